@@ -1,0 +1,80 @@
+// `npm start`: load the configuration, start the supervisor, stop cleanly on SIGTERM / SIGINT.
+import { loadConfig } from './config/load.ts';
+import { createLogger } from './logger.ts';
+import { Supervisor } from './supervisor.ts';
+import { OverseerError } from './errors.ts';
+
+const USAGE = `usage: npm start -- [--config FILE]
+  --config FILE   YAML file whose keys override config/default.yaml (or env OVERSEER_CONFIG)
+Environment: REDIS_URL, DATABASE_URL, OVERSEER_NODE_NAME, OVERSEER_DATA_DIR override the file;
+OVERSEER_NO_INSTALL=1 stops the node from installing a missing redis-server with apt-get.`;
+
+/** Exit codes: 0 stopped cleanly, 1 failed or stopped without draining, 2 bad configuration or start problems. */
+const EXIT = { ok: 0, failed: 1, config: 2 } as const;
+
+function reportProblems(err: OverseerError): void {
+  // One line per problem for the person at the terminal; the JSON log line carries them too.
+  for (const p of err.problems) process.stderr.write(`overseer: ${p}\n`);
+}
+
+async function main(): Promise<number> {
+  const argv = process.argv.slice(2);
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`${USAGE}\n`);
+    return EXIT.ok;
+  }
+  const boot = createLogger('info');
+  let config;
+  try {
+    config = loadConfig({ argv, env: process.env, cwd: process.cwd() });
+  } catch (err) {
+    if (!(err instanceof OverseerError)) throw err;
+    boot.fatal({ code: err.code, problems: err.problems }, 'invalid configuration; nothing started');
+    reportProblems(err);
+    return EXIT.config;
+  }
+
+  const log = createLogger(config.log_level, { node: config.node_name });
+  const supervisor = new Supervisor({ config, log });
+  let stopping = false;
+  let stopped: (code: number) => void = () => {};
+  const untilStopped = new Promise<number>((resolve) => (stopped = resolve));
+  const stop = (signal: string) => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal: stopping now without waiting');
+      process.exit(EXIT.failed);
+    }
+    stopping = true;
+    log.info({ signal }, 'signal received');
+    supervisor.close().then(
+      (drained) => stopped(drained ? EXIT.ok : EXIT.failed),
+      () => stopped(EXIT.failed),
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+
+  try {
+    await supervisor.start();
+  } catch (err) {
+    if (err instanceof OverseerError && err.problems.length > 0) {
+      log.fatal({ code: err.code, problems: err.problems }, 'cannot start; nothing started');
+      reportProblems(err);
+      await supervisor.close();
+      return EXIT.config;
+    }
+    log.fatal({ err }, 'start failed; stopping what had started');
+    await supervisor.close();
+    return EXIT.failed;
+  }
+  // Runs until a signal; the listeners keep the process alive.
+  return untilStopped;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    createLogger('info').fatal({ err }, 'overseer failed');
+    process.exit(EXIT.failed);
+  },
+);

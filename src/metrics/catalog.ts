@@ -1,0 +1,209 @@
+// Every metric overseer exposes, declared once. Recording handles, the slot layout in thread
+// memory, aggregation, exposition and the README table all derive from this list.
+// Names follow AWX's subsystem metrics (counters gain `_total`, times are in seconds).
+
+/** The services that each serve their own registry on their own port. */
+export const SERVICES = ['web', 'callback_receiver', 'dispatcher', 'websockets'] as const;
+export type ServiceName = (typeof SERVICES)[number];
+
+/** Services that run in thread pools (web runs in the supervisor's main thread). */
+export const POOLED_SERVICES = ['callback_receiver', 'dispatcher', 'websockets'] as const;
+
+/** How several threads' values of a gauge combine into the service's value. */
+export type GaugeCombine = 'sum' | 'max' | 'min' | 'last';
+
+export interface LabelSpec {
+  readonly name: string;
+  /** Every value the label may take: slots for each are laid out at thread start. */
+  readonly values: readonly string[];
+}
+
+interface BaseSpec {
+  /** The property name of the recording handle: `metrics.<key>.inc()`. */
+  readonly key: string;
+  readonly service: ServiceName;
+  readonly name: string;
+  readonly help: string;
+  readonly labels: readonly LabelSpec[];
+  /** AWX's name for the same metric, where there is one. */
+  readonly awx?: string;
+}
+export interface CounterSpec extends BaseSpec {
+  readonly type: 'counter';
+}
+export interface GaugeSpec extends BaseSpec {
+  readonly type: 'gauge';
+  readonly combine: GaugeCombine;
+}
+export interface HistogramSpec extends BaseSpec {
+  readonly type: 'histogram';
+  readonly buckets: readonly number[];
+}
+export type MetricSpec = CounterSpec | GaugeSpec | HistogramSpec;
+
+type Input<S> = Omit<S, 'type' | 'labels'> & { readonly labels?: readonly LabelSpec[] };
+type Filled<S, T extends MetricSpec['type']> = Omit<S, 'labels'> & {
+  readonly labels: S extends { readonly labels: infer L } ? L : readonly [];
+  readonly type: T;
+};
+
+const counter = <const S extends Input<CounterSpec>>(s: S) => ({ labels: [], ...s, type: 'counter' }) as unknown as Filled<S, 'counter'>;
+const gauge = <const S extends Input<GaugeSpec>>(s: S) => ({ labels: [], ...s, type: 'gauge' }) as unknown as Filled<S, 'gauge'>;
+const histogram = <const S extends Input<HistogramSpec>>(s: S) =>
+  ({ labels: [], ...s, type: 'histogram' }) as unknown as Filled<S, 'histogram'>;
+
+const pooledService = { name: 'service', awx: 'service', values: POOLED_SERVICES } as const;
+
+/** Timing gauges of one manager run, AWX's `<manager>_*_seconds` (the most recent run wins). */
+const lastRun = 'last' as const;
+
+export const CATALOG = [
+  // --- web: the supervisor itself (process metrics from prom-client are added beside these) ---
+  gauge({
+    key: 'threads',
+    service: 'web',
+    name: 'overseer_threads',
+    help: 'Worker threads alive in the service pool.',
+    labels: [pooledService],
+    combine: 'sum',
+  }),
+  counter({
+    key: 'threadRestarts',
+    service: 'web',
+    name: 'overseer_thread_restarts_total',
+    help: 'Service loops restarted by the supervisor after a thread crashed or its loop failed.',
+    labels: [pooledService],
+  }),
+
+  // --- callback_receiver (AWX CallbackReceiverMetrics) ---
+  counter({
+    key: 'eventsPopped',
+    service: 'callback_receiver',
+    name: 'callback_receiver_events_popped_redis_total', awx: 'callback_receiver_events_popped_redis',
+    help: 'Events taken from the Redis queue.',
+  }),
+  gauge({
+    key: 'eventsInMemory',
+    service: 'callback_receiver',
+    name: 'callback_receiver_events_in_memory', awx: 'callback_receiver_events_in_memory',
+    help: 'Events taken from Redis and not yet saved or discarded; 0 when the queue is drained.',
+    combine: 'sum',
+  }),
+  gauge({
+    key: 'queueSize',
+    service: 'callback_receiver',
+    name: 'callback_receiver_events_queue_size_redis', awx: 'callback_receiver_events_queue_size_redis',
+    help: 'Length of the Redis event queue, sampled by the supervisor every snapshot interval.',
+    combine: 'last',
+  }),
+  counter({
+    key: 'eventsInserted',
+    service: 'callback_receiver',
+    name: 'callback_receiver_events_insert_db_total', awx: 'callback_receiver_events_insert_db',
+    help: 'Events saved to the database.',
+  }),
+  counter({
+    key: 'insertSeconds',
+    service: 'callback_receiver',
+    name: 'callback_receiver_events_insert_db_seconds_total', awx: 'callback_receiver_events_insert_db_seconds',
+    help: 'Time spent saving events to the database, all event kinds.',
+  }),
+  counter({
+    key: 'batchErrors',
+    service: 'callback_receiver',
+    name: 'callback_receiver_batch_events_errors_total', awx: 'callback_receiver_batch_events_errors',
+    help: 'Batch inserts that failed and fell back to saving events one by one.',
+  }),
+  histogram({
+    key: 'batchSize',
+    service: 'callback_receiver',
+    name: 'callback_receiver_batch_events_insert_db', awx: 'callback_receiver_batch_events_insert_db',
+    help: 'Events per batch insert.',
+    buckets: [10, 50, 150, 350, 650, 2000],
+  }),
+  counter({
+    key: 'eventsBroadcast',
+    service: 'callback_receiver',
+    name: 'callback_receiver_events_broadcast_total', awx: 'callback_receiver_events_broadcast',
+    help: 'Saved events sent on to websocket subscribers.',
+  }),
+  gauge({
+    key: 'processingAvgSeconds',
+    service: 'callback_receiver',
+    name: 'callback_receiver_event_processing_avg_seconds', awx: 'callback_receiver_event_processing_avg_seconds',
+    help: 'Mean time from an event being created to being saved, over the most recent batch.',
+    combine: 'last',
+  }),
+
+  // --- dispatcher pool (AWX DispatcherMetrics) ---
+  gauge({
+    key: 'workerCount',
+    service: 'dispatcher',
+    name: 'dispatcher_pool_workers', awx: 'dispatcher_pool_worker_count',
+    help: 'Threads in the dispatcher pool.',
+    combine: 'sum',
+  }),
+  gauge({
+    key: 'maxWorkerCount',
+    service: 'dispatcher',
+    name: 'dispatcher_pool_max_workers', awx: 'dispatcher_pool_max_worker_count',
+    help: 'Highest number of threads in the dispatcher pool since the previous gather.',
+    combine: 'max',
+  }),
+  gauge({
+    key: 'activeTaskCount',
+    service: 'dispatcher',
+    name: 'dispatcher_pool_active_tasks', awx: 'dispatcher_pool_active_task_count',
+    help: 'Tasks running in the dispatcher pool, measured at the most recent gather.',
+    combine: 'sum',
+  }),
+  counter({
+    key: 'scaleUpEvents',
+    service: 'dispatcher',
+    name: 'dispatcher_pool_scale_up_events_total', awx: 'dispatcher_pool_scale_up_events',
+    help: 'Threads added to the dispatcher pool beyond its minimum because every thread was busy.',
+  }),
+  gauge({
+    key: 'availability',
+    service: 'dispatcher',
+    name: 'dispatcher_availability', awx: 'dispatcher_availability',
+    help: 'Fraction of dispatcher pool capacity (max threads) that was idle over the last gather interval, 0 to 1.',
+    combine: 'last',
+  }),
+
+  // --- task manager ---
+  gauge({ key: 'tmGetTasksSeconds', service: 'dispatcher', name: 'task_manager_get_tasks_seconds', awx: 'task_manager_get_tasks_seconds', help: 'Task manager: time loading tasks, most recent run.', combine: lastRun }),
+  gauge({ key: 'tmStartTaskSeconds', service: 'dispatcher', name: 'task_manager_start_task_seconds', awx: 'task_manager_start_task_seconds', help: 'Task manager: time starting tasks, most recent run.', combine: lastRun }),
+  gauge({ key: 'tmProcessRunningSeconds', service: 'dispatcher', name: 'task_manager_process_running_tasks_seconds', awx: 'task_manager_process_running_tasks_seconds', help: 'Task manager: time accounting for running tasks, most recent run.', combine: lastRun }),
+  gauge({ key: 'tmProcessPendingSeconds', service: 'dispatcher', name: 'task_manager_process_pending_tasks_seconds', awx: 'task_manager_process_pending_tasks_seconds', help: 'Task manager: time deciding pending tasks, most recent run.', combine: lastRun }),
+  gauge({ key: 'tmScheduleSeconds', service: 'dispatcher', name: 'task_manager__schedule_seconds', awx: 'task_manager__schedule_seconds', help: 'Task manager: time of the whole run, most recent run.', combine: lastRun }),
+  gauge({ key: 'tmCommitSeconds', service: 'dispatcher', name: 'task_manager_commit_seconds', awx: 'task_manager_commit_seconds', help: 'Task manager: time committing the run, most recent run.', combine: lastRun }),
+  gauge({ key: 'tmTasksStarted', service: 'dispatcher', name: 'task_manager_tasks_started', awx: 'task_manager_tasks_started', help: 'Task manager: tasks started, most recent run.', combine: lastRun }),
+  gauge({ key: 'tmTasksBlocked', service: 'dispatcher', name: 'task_manager_tasks_blocked', awx: 'task_manager_tasks_blocked', help: 'Task manager: pending tasks found blocked, most recent run.', combine: lastRun }),
+  gauge({ key: 'tmRunningProcessed', service: 'dispatcher', name: 'task_manager_running_processed', awx: 'task_manager_running_processed', help: 'Task manager: waiting and running tasks loaded, most recent run.', combine: lastRun }),
+  gauge({ key: 'tmPendingProcessed', service: 'dispatcher', name: 'task_manager_pending_processed', awx: 'task_manager_pending_processed', help: 'Task manager: pending tasks loaded, most recent run.', combine: lastRun }),
+  gauge({ key: 'tmRecordedTimestamp', service: 'dispatcher', name: 'task_manager_recorded_timestamp_seconds', awx: 'task_manager_recorded_timestamp', help: 'Task manager: Unix time the most recent run was recorded.', combine: 'max' }),
+  counter({ key: 'tmScheduleCalls', service: 'dispatcher', name: 'task_manager__schedule_calls_total', awx: 'task_manager__schedule_calls', help: 'Task manager: runs that took the lock.' }),
+
+  // --- dependency manager ---
+  gauge({ key: 'dmGetTasksSeconds', service: 'dispatcher', name: 'dependency_manager_get_tasks_seconds', awx: 'dependency_manager_get_tasks_seconds', help: 'Dependency manager: time loading tasks, most recent run.', combine: lastRun }),
+  gauge({ key: 'dmGenerateDependenciesSeconds', service: 'dispatcher', name: 'dependency_manager_generate_dependencies_seconds', awx: 'dependency_manager_generate_dependencies_seconds', help: 'Dependency manager: time creating dependencies, most recent run.', combine: lastRun }),
+  gauge({ key: 'dmScheduleSeconds', service: 'dispatcher', name: 'dependency_manager__schedule_seconds', awx: 'dependency_manager__schedule_seconds', help: 'Dependency manager: time of the whole run, most recent run.', combine: lastRun }),
+  gauge({ key: 'dmPendingProcessed', service: 'dispatcher', name: 'dependency_manager_pending_processed', awx: 'dependency_manager_pending_processed', help: 'Dependency manager: tasks and created dependencies processed, most recent run.', combine: lastRun }),
+  gauge({ key: 'dmRecordedTimestamp', service: 'dispatcher', name: 'dependency_manager_recorded_timestamp_seconds', awx: 'dependency_manager_recorded_timestamp', help: 'Dependency manager: Unix time the most recent run was recorded.', combine: 'max' }),
+  counter({ key: 'dmScheduleCalls', service: 'dispatcher', name: 'dependency_manager__schedule_calls_total', awx: 'dependency_manager__schedule_calls', help: 'Dependency manager: runs that took the lock.' }),
+
+  // --- workflow manager ---
+  gauge({ key: 'wmGetTasksSeconds', service: 'dispatcher', name: 'workflow_manager_get_tasks_seconds', awx: 'workflow_manager_get_tasks_seconds', help: 'Workflow manager: time loading workflows, most recent run.', combine: lastRun }),
+  gauge({ key: 'wmSpawnSeconds', service: 'dispatcher', name: 'workflow_manager_spawn_workflow_graph_jobs_seconds', awx: 'workflow_manager_spawn_workflow_graph_jobs_seconds', help: 'Workflow manager: time spawning workflow nodes, most recent run.', combine: lastRun }),
+  gauge({ key: 'wmScheduleSeconds', service: 'dispatcher', name: 'workflow_manager__schedule_seconds', awx: 'workflow_manager__schedule_seconds', help: 'Workflow manager: time of the whole run, most recent run.', combine: lastRun }),
+  gauge({ key: 'wmRecordedTimestamp', service: 'dispatcher', name: 'workflow_manager_recorded_timestamp_seconds', awx: 'workflow_manager_recorded_timestamp', help: 'Workflow manager: Unix time the most recent run was recorded.', combine: 'max' }),
+  counter({ key: 'wmScheduleCalls', service: 'dispatcher', name: 'workflow_manager__schedule_calls_total', awx: 'workflow_manager__schedule_calls', help: 'Workflow manager: runs that took the lock.' }),
+] as const satisfies readonly MetricSpec[];
+
+export type CatalogEntry = (typeof CATALOG)[number];
+
+/** The catalog entries of one service, in declaration order. */
+export function specsOf(service: ServiceName): readonly MetricSpec[] {
+  return CATALOG.filter((m) => m.service === service);
+}

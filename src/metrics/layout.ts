@@ -1,0 +1,85 @@
+// Where each series of a service lives in a thread's Float64Array region. The layout is computed
+// from the catalog alone, so a thread and the supervisor agree on it without talking.
+import { specsOf, type MetricSpec, type ServiceName } from './catalog.ts';
+
+/** One labelled series of a metric and the index of its first slot. */
+export interface SeriesLayout {
+  readonly labels: Readonly<Record<string, string>>;
+  readonly values: readonly string[];
+  readonly offset: number;
+}
+
+/** A metric's series in a region. Slots per series: counter 1; gauge 2 (value, set-stamp); histogram buckets+1 counts then sum. */
+export interface MetricLayout {
+  readonly spec: MetricSpec;
+  readonly width: number;
+  readonly series: readonly SeriesLayout[];
+}
+
+/** The whole region of one service: its metrics and the slots that add up across a thread's life. */
+export interface ServiceLayout {
+  readonly service: ServiceName;
+  readonly metrics: readonly MetricLayout[];
+  /** Region length in Float64 slots. */
+  readonly size: number;
+  /** Slot indices of counters and histograms: what a thread that ended leaves behind. */
+  readonly cumulative: Uint32Array;
+}
+
+export const MAX_LABELS = 3;
+
+function widthOf(spec: MetricSpec): number {
+  if (spec.type === 'counter') return 1;
+  if (spec.type === 'gauge') return 2;
+  return spec.buckets.length + 2;
+}
+
+function labelCombinations(spec: MetricSpec): string[][] {
+  let combos: string[][] = [[]];
+  for (const label of spec.labels) combos = combos.flatMap((c) => label.values.map((v) => [...c, v]));
+  return combos;
+}
+
+function checkSpec(spec: MetricSpec): void {
+  if (spec.labels.length > MAX_LABELS) throw new Error(`${spec.name}: at most ${MAX_LABELS} labels`);
+  if (spec.type === 'histogram') {
+    const b = spec.buckets;
+    if (b.length === 0 || b.some((v, i) => i > 0 && v <= (b[i - 1] as number)))
+      throw new Error(`${spec.name}: buckets must be increasing and not empty`);
+  }
+}
+
+function buildLayout(service: ServiceName, specs: readonly MetricSpec[]): ServiceLayout {
+  let offset = 0;
+  const cumulative: number[] = [];
+  const metrics = specs.map((spec): MetricLayout => {
+    checkSpec(spec);
+    const width = widthOf(spec);
+    const series = labelCombinations(spec).map((values) => {
+      const labels = Object.fromEntries(spec.labels.map((l, i) => [l.name, values[i] as string]));
+      const s = { labels, values, offset };
+      if (spec.type !== 'gauge') for (let i = 0; i < width; i++) cumulative.push(offset + i);
+      offset += width;
+      return s;
+    });
+    return { spec, width, series };
+  });
+  return { service, metrics, size: offset, cumulative: Uint32Array.from(cumulative) };
+}
+
+const layouts = new Map<ServiceName, ServiceLayout>();
+
+/** The region layout of a service (memoized; identical in every thread). */
+export function layoutOf(service: ServiceName): ServiceLayout {
+  let layout = layouts.get(service);
+  if (layout === undefined) {
+    layout = buildLayout(service, specsOf(service));
+    layouts.set(service, layout);
+  }
+  return layout;
+}
+
+/** A layout for specs outside the catalog: for tests and benchmarks of the mechanism itself. */
+export function layoutFor(service: ServiceName, specs: readonly MetricSpec[]): ServiceLayout {
+  return buildLayout(service, specs);
+}

@@ -1,0 +1,86 @@
+import type { ServiceName } from './catalog.ts';
+import { layoutOf, type ServiceLayout } from './layout.ts';
+import { aggregateMetric, retireRegion, type Family } from './aggregate.ts';
+import { createRecorder, type Recorder } from './recorder.ts';
+import type { FamilySource } from './exposition.ts';
+import { OverseerError } from '../errors.ts';
+
+/** Identifies a region: a thread id, or a name for regions the supervisor records into itself. */
+export type RegionId = number | string;
+
+/**
+ * The supervisor's view of one service's metrics: the regions of its live threads, and what its
+ * ended threads counted. Values are read from thread memory when families() is called.
+ */
+export class ServiceMetrics<S extends ServiceName = ServiceName> {
+  readonly service: S;
+  readonly layout: ServiceLayout;
+  readonly #live = new Map<RegionId, Float64Array>();
+  readonly #ended = new Set<RegionId>();
+  readonly #retired: Float64Array;
+
+  constructor(service: S, layout: ServiceLayout = layoutOf(service)) {
+    this.service = service;
+    this.layout = layout;
+    this.#retired = new Float64Array(layout.size);
+  }
+
+  /** Starts reading a thread's region. A region of a thread already reported ended is folded in at once. */
+  attach(id: RegionId, buffer: SharedArrayBuffer): void {
+    if (buffer.byteLength !== this.layout.size * Float64Array.BYTES_PER_ELEMENT) {
+      throw new OverseerError(
+        'OVERSEER_METRIC_REGION',
+        `${this.service}: thread ${id} announced a region of ${buffer.byteLength} bytes, the layout needs ${this.layout.size * 8}`,
+      );
+    }
+    const region = new Float64Array(buffer);
+    if (this.#ended.delete(id)) retireRegion(this.layout, this.#retired, region);
+    else this.#live.set(id, region);
+  }
+
+  /** The thread ended: keep what it counted, forget its gauges. */
+  detach(id: RegionId): void {
+    const region = this.#live.get(id);
+    if (region === undefined) {
+      this.#ended.add(id); // its announcement is still on the way
+      return;
+    }
+    this.#live.delete(id);
+    retireRegion(this.layout, this.#retired, region);
+  }
+
+  /** A region in this thread (the supervisor's own recording into this service); never detached. */
+  localRecorder(name: string): Recorder<S> {
+    const recorder = createRecorder(this.service, this.layout);
+    this.attach(name, recorder.buffer);
+    return recorder;
+  }
+
+  /** Regions currently read. */
+  get liveRegions(): number {
+    return this.#live.size;
+  }
+
+  /** One family per metric of the service, as of now. */
+  families(): Family[] {
+    const regions = [...this.#live.values()];
+    return this.layout.metrics.map((m) => aggregateMetric(m, regions, this.#retired));
+  }
+
+  /** The family of one metric, as of now. */
+  family(index: number): Family {
+    const m = this.layout.metrics[index];
+    if (m === undefined) throw new RangeError(`${this.service} has no metric #${index}`);
+    return aggregateMetric(m, [...this.#live.values()], this.#retired);
+  }
+
+  /** One scrape-time source per metric, for the service's registries. */
+  sources(): FamilySource[] {
+    return this.layout.metrics.map(({ spec }, i) => ({
+      name: spec.name,
+      help: spec.help,
+      type: spec.type,
+      collect: () => this.family(i),
+    }));
+  }
+}

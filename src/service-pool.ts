@@ -1,0 +1,194 @@
+// A thin facade over one piscina pool per service. It hands each thread's metrics region to the
+// service's aggregator, keeps the service's long-running loops running (restarting a failed one
+// with backoff), counts threads and restarts, and drains on close.
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+import { isRegionMessage } from './metrics/channel.ts';
+import type { POOLED_SERVICES } from './metrics/catalog.ts';
+import type { Handles } from './metrics/recorder.ts';
+import type { ServiceMetrics } from './metrics/service-metrics.ts';
+import { STOP, type LoopTask } from './task-messages.ts';
+import { OverseerError } from './errors.ts';
+import type { Logger } from './logger.ts';
+
+export type PooledService = (typeof POOLED_SERVICES)[number];
+
+/** How a service's pool is built. */
+export interface PoolSpec {
+  readonly service: PooledService;
+  /** The worker module (absolute path); it exports `loop(task: LoopTask)` when loops > 0. */
+  readonly filename: string;
+  readonly minThreads: number;
+  readonly maxThreads: number;
+  /** Long-running loops kept running, one per thread (0 for a pool that only runs tasks). */
+  readonly loops: number;
+  readonly idleTimeoutMs: number;
+}
+
+const BACKOFF_FIRST_MS = 100;
+const BACKOFF_MAX_MS = 30_000;
+/** A loop that ran this long before failing starts its backoff over. */
+const BACKOFF_RESET_MS = 60_000;
+const READY_TIMEOUT_MS = 30_000;
+
+interface LoopSlot {
+  stop: MessagePort | undefined;
+  running: Promise<unknown> | undefined;
+  restarts: number;
+  failures: number;
+  timer: NodeJS.Timeout | undefined;
+}
+
+/** One service's thread pool. */
+export class ServicePool {
+  readonly spec: PoolSpec;
+  readonly #pool: Piscina;
+  readonly #metrics: ServiceMetrics;
+  readonly #supervisor: Handles<'web'>;
+  readonly #log: Logger;
+  readonly #threads = new Set<number>();
+  readonly #loops: LoopSlot[];
+  #closing = false;
+  #ready: { resolve: () => void; reject: (err: Error) => void } | undefined;
+
+  constructor(spec: PoolSpec, metrics: ServiceMetrics, supervisor: Handles<'web'>, log: Logger) {
+    this.spec = spec;
+    this.#metrics = metrics;
+    this.#supervisor = supervisor;
+    this.#log = log.child({ service: spec.service });
+    this.#loops = Array.from({ length: spec.loops }, () => ({ stop: undefined, running: undefined, restarts: 0, failures: 0, timer: undefined }));
+    this.#pool = new Piscina({
+      filename: spec.filename,
+      minThreads: spec.minThreads,
+      maxThreads: spec.maxThreads,
+      idleTimeout: spec.idleTimeoutMs,
+      concurrentTasksPerWorker: 1,
+      recordTiming: false,
+    });
+    this.#pool.on('message', (m: unknown) => this.#onMessage(m));
+    this.#pool.on('workerCreate', (w: { id: number }) => this.#onThread(w.id, true));
+    this.#pool.on('workerDestroy', (w: { id: number }) => this.#onThread(w.id, false));
+    this.#pool.on('error', (err: Error) => this.#onError(err));
+  }
+
+  /** Threads alive now. */
+  get threads(): number {
+    return this.#threads.size;
+  }
+
+  /** Starts the loops and resolves once minThreads threads are up; rejects when a thread cannot start. */
+  async start(): Promise<void> {
+    const ready = new Promise<void>((resolve, reject) => (this.#ready = { resolve, reject }));
+    const timer = setTimeout(
+      () => this.#ready?.reject(new OverseerError('OVERSEER_START', `${this.spec.service}: threads not up within ${READY_TIMEOUT_MS} ms`)),
+      READY_TIMEOUT_MS,
+    );
+    this.#loops.forEach((_, i) => this.#runLoop(i));
+    this.#checkReady();
+    try {
+      await ready;
+    } finally {
+      clearTimeout(timer);
+      this.#ready = undefined;
+    }
+  }
+
+  /** Runs one task in the pool (for task pools such as the dispatcher's). */
+  run(task: unknown, name: string): Promise<unknown> {
+    return this.#pool.run(task, { name });
+  }
+
+  #checkReady(): void {
+    if (this.#threads.size >= this.spec.minThreads) this.#ready?.resolve();
+  }
+
+  #onMessage(message: unknown): void {
+    if (!isRegionMessage(message)) {
+      this.#log.warn({ message }, 'unexpected message from a thread');
+      return;
+    }
+    try {
+      this.#metrics.attach(message.threadId, message.buffer);
+    } catch (err) {
+      this.#log.error({ err }, 'thread metrics region rejected');
+    }
+  }
+
+  #onThread(id: number, alive: boolean): void {
+    if (alive) this.#threads.add(id);
+    else {
+      this.#threads.delete(id);
+      this.#metrics.detach(id); // what it counted stays in the service's totals
+    }
+    this.#supervisor.threads.labels(this.spec.service).set(this.#threads.size);
+    this.#log.debug({ thread: id, threads: this.#threads.size }, alive ? 'thread started' : 'thread ended');
+    if (alive) this.#checkReady();
+  }
+
+  #onError(err: Error): void {
+    this.#log.error({ err }, 'thread failed');
+    // A thread that fails while the pool starts will fail again: that is a start error.
+    this.#ready?.reject(new OverseerError('OVERSEER_START', `${this.spec.service}: a thread failed to start: ${err.message}`));
+  }
+
+  #runLoop(slot: number): void {
+    const state = this.#loops[slot] as LoopSlot;
+    const { port1, port2 } = new MessageChannel();
+    state.stop = port1;
+    const task: LoopTask = { stop: port2, slot, restarts: state.restarts };
+    const startedAt = Date.now();
+    const settle = (err: unknown) => {
+      port1.close();
+      state.stop = undefined;
+      state.running = undefined;
+      if (this.#closing) return;
+      this.#loopFailed(slot, err ?? new Error('the loop returned without being asked to stop'), Date.now() - startedAt);
+    };
+    state.running = this.#pool.run(task, { name: 'loop', transferList: [port2] as never }).then(
+      () => settle(undefined),
+      (err: unknown) => settle(err),
+    );
+  }
+
+  #loopFailed(slot: number, err: unknown, ranMs: number): void {
+    const state = this.#loops[slot] as LoopSlot;
+    state.failures = ranMs >= BACKOFF_RESET_MS ? 1 : state.failures + 1;
+    const wait = Math.min(BACKOFF_FIRST_MS * 2 ** (state.failures - 1), BACKOFF_MAX_MS);
+    state.restarts += 1;
+    this.#supervisor.threadRestarts.labels(this.spec.service).inc();
+    this.#log.error({ err, slot, restarts: state.restarts, retry_in_ms: wait }, 'service loop failed; restarting it');
+    if (this.#ready && this.#threads.size === 0) {
+      // No thread ever came up: the worker module itself is broken, and retrying will not mend it.
+      this.#ready.reject(new OverseerError('OVERSEER_START', `${this.spec.service}: threads cannot start: ${(err as Error)?.message ?? err}`));
+      return;
+    }
+    state.timer = setTimeout(() => {
+      state.timer = undefined;
+      if (!this.#closing) this.#runLoop(slot);
+    }, wait);
+  }
+
+  /**
+   * Asks the loops to stop and waits for running work to finish, up to timeoutMs; then stops the
+   * threads. Resolves true when everything finished in time. Idempotent.
+   */
+  async close(timeoutMs: number): Promise<boolean> {
+    if (this.#closing) return true;
+    this.#closing = true;
+    for (const state of this.#loops) {
+      clearTimeout(state.timer);
+      state.stop?.postMessage(STOP);
+    }
+    const work = Promise.allSettled([
+      ...this.#loops.map((s) => s.running),
+      this.#pool.close({ force: false }),
+    ]).then(() => true);
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+    const drained = await Promise.race([work, timedOut]);
+    clearTimeout(timer);
+    if (!drained) this.#log.warn({ timeout_ms: timeoutMs }, 'threads did not finish in time; stopping them');
+    await this.#pool.destroy();
+    return drained;
+  }
+}

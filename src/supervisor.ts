@@ -1,0 +1,201 @@
+// The supervisor: checks everything it needs before starting anything, then starts Redis, the
+// database, one metrics listener per service and one thread pool per service; stops them in
+// reverse order.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Server } from 'node:http';
+import type { Config } from './config/schema.ts';
+import { SERVICES, type ServiceName } from './metrics/catalog.ts';
+import { ServiceMetrics } from './metrics/service-metrics.ts';
+import { ServiceExposition, processMetricSources } from './metrics/exposition.ts';
+import type { Handles } from './metrics/recorder.ts';
+import { ServicePool, type PoolSpec, type PooledService } from './service-pool.ts';
+import { PrivateRedis, privateRedisPaths, MAX_SOCKET_PATH } from './redis/private-redis.ts';
+import { checkRedis } from './redis/connect.ts';
+import { SqliteStorage } from './storage/sqlite.ts';
+import type { Storage } from './storage/storage.ts';
+import { bindProblem, closeServer, createMetricsServer, listen } from './web/metrics-server.ts';
+import { ensurePrograms, findProgram } from './system/programs.ts';
+import { OverseerError } from './errors.ts';
+import type { Logger } from './logger.ts';
+
+const workerFile = (name: string) => fileURLToPath(new URL(`../workers/${name}`, import.meta.url));
+
+/** The worker module of each pooled service. */
+export const WORKER_FILES: Readonly<Record<PooledService, string>> = {
+  callback_receiver: workerFile('callback-receiver.ts'),
+  dispatcher: workerFile('dispatcher.ts'),
+  websockets: workerFile('wsrelay.ts'),
+};
+
+/** Dispatcher threads above min_workers stop after this long without a task. */
+const DISPATCHER_IDLE_MS = 30_000;
+
+/** Each pooled service's pool, sized from the config. */
+export function poolSpecs(config: Config, files: Readonly<Record<PooledService, string>> = WORKER_FILES): PoolSpec[] {
+  const s = config.services;
+  return [
+    { service: 'callback_receiver', filename: files.callback_receiver, minThreads: s.callback_receiver.workers, maxThreads: s.callback_receiver.workers, loops: s.callback_receiver.workers, idleTimeoutMs: Infinity },
+    { service: 'dispatcher', filename: files.dispatcher, minThreads: s.dispatcher.min_workers, maxThreads: s.dispatcher.max_workers, loops: 0, idleTimeoutMs: DISPATCHER_IDLE_MS },
+    { service: 'websockets', filename: files.websockets, minThreads: 1, maxThreads: 1, loops: 1, idleTimeoutMs: Infinity },
+  ];
+}
+
+export interface SupervisorOptions {
+  readonly config: Config;
+  readonly log: Logger;
+  /** Replaces worker modules (tests run fixture workers through the real supervisor). */
+  readonly workerFiles?: Partial<Record<PooledService, string>>;
+}
+
+/** Hides a password in a URL before it reaches a log or a message. */
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
+}
+
+/** One node's supervisor. */
+export class Supervisor {
+  readonly config: Config;
+  readonly metrics: Readonly<Record<ServiceName, ServiceMetrics>>;
+  readonly #log: Logger;
+  readonly #files: Readonly<Record<PooledService, string>>;
+  readonly #own: Handles<'web'>;
+  readonly #servers = new Map<ServiceName, Server>();
+  readonly #pools: ServicePool[] = [];
+  #redis: PrivateRedis | undefined;
+  #redisUrl = '';
+  #storage: Storage | undefined;
+  #closing: Promise<boolean> | undefined;
+
+  constructor(options: SupervisorOptions) {
+    this.config = options.config;
+    this.#log = options.log;
+    this.#files = { ...WORKER_FILES, ...options.workerFiles };
+    this.metrics = Object.fromEntries(SERVICES.map((s) => [s, new ServiceMetrics(s)])) as Record<ServiceName, ServiceMetrics>;
+    this.#own = (this.metrics.web as ServiceMetrics<'web'>).localRecorder('supervisor').metrics;
+  }
+
+  /** The Redis this node uses (the private one's unix:// URL when redis_url is empty). */
+  get redisUrl(): string {
+    return this.#redisUrl;
+  }
+
+  /** Checks, then starts everything. Throws OverseerError: OVERSEER_START lists every problem found before anything started. */
+  async start(): Promise<void> {
+    const c = this.config;
+    this.#log.info({ data_dir: c.data_dir, redis: redactUrl(c.redis_url) || 'private', database: redactUrl(c.database_url) || 'sqlite' }, 'starting');
+    const problems = (await Promise.all([this.#checkDataDir(), this.#checkRedis(), this.#checkDatabase(), this.#bindListeners()])).flat();
+    if (problems.length > 0) {
+      await Promise.all([...this.#servers.values()].map(closeServer));
+      throw new OverseerError('OVERSEER_START', `cannot start:\n${problems.map((p) => `  - ${p}`).join('\n')}`, problems);
+    }
+
+    this.#assertNotClosing();
+    if (c.redis_url === '') {
+      this.#redis = await PrivateRedis.start(findProgram('redis-server') as string, c.data_dir, this.#log);
+      this.#redisUrl = this.#redis.url;
+    } else {
+      this.#redisUrl = c.redis_url;
+      this.#log.info({ redis: redactUrl(c.redis_url) }, 'redis reachable');
+    }
+
+    this.#storage = new SqliteStorage(join(c.data_dir, 'overseer.db'));
+    const { applied, version } = await this.#storage.migrate();
+    this.#log.info({ database: this.#storage.location, schema_version: version, applied }, 'database ready');
+
+    this.#assertNotClosing();
+    for (const spec of poolSpecs(c, this.#files)) {
+      this.#pools.push(new ServicePool(spec, this.metrics[spec.service], this.#own, this.#log));
+    }
+    await Promise.all(
+      this.#pools.map(async (pool) => {
+        await pool.start();
+        this.#log.info({ service: pool.spec.service, threads: pool.threads, max_threads: pool.spec.maxThreads }, 'service started');
+      }),
+    );
+    const ports = Object.fromEntries(SERVICES.map((s) => [s, `${c.services[s].bind}:${c.services[s].port}`]));
+    this.#log.info({ ports }, 'ready');
+  }
+
+  #assertNotClosing(): void {
+    if (this.#closing) throw new OverseerError('OVERSEER_START', 'stopped while starting');
+  }
+
+  async #checkDataDir(): Promise<string[]> {
+    try {
+      mkdirSync(this.config.data_dir, { recursive: true });
+      return [];
+    } catch (err) {
+      return [`data_dir: cannot create "${this.config.data_dir}" (${(err as NodeJS.ErrnoException).code}); expected a writable directory`];
+    }
+  }
+
+  async #checkRedis(): Promise<string[]> {
+    const url = this.config.redis_url;
+    if (url !== '') {
+      const why = await checkRedis(url);
+      return why === undefined
+        ? []
+        : [`redis_url: "${redactUrl(url)}" is unreachable (${why}); expected a running Redis at that address, or "" for a private redis-server`];
+    }
+    const { socket } = privateRedisPaths(this.config.data_dir);
+    if (socket.length > MAX_SOCKET_PATH) {
+      return [`data_dir: "${this.config.data_dir}" is too long for the private Redis socket (${socket.length} > ${MAX_SOCKET_PATH} characters); expected a shorter path, or set redis_url`];
+    }
+    return ensurePrograms(['redis-server'], (line) => this.#log.info(line)).map(
+      (p) => `redis_url: "" starts a private redis-server, but ${p}; or set redis_url to an existing Redis`,
+    );
+  }
+
+  async #checkDatabase(): Promise<string[]> {
+    const url = this.config.database_url;
+    return url === ''
+      ? []
+      : [`database_url: "${redactUrl(url)}": PostgreSQL storage is not in this version yet (it comes with the callback receiver); expected "" for SQLite in data_dir`];
+  }
+
+  async #bindListeners(): Promise<string[]> {
+    const results = await Promise.all(
+      SERVICES.map(async (service) => {
+        const { bind, port } = this.config.services[service];
+        const metrics = this.metrics[service];
+        const sources = service === 'web' ? [...metrics.sources(), ...processMetricSources()] : metrics.sources();
+        const server = createMetricsServer(new ServiceExposition(sources), this.#log.child({ service }));
+        try {
+          await listen(server, bind, port);
+          this.#servers.set(service, server);
+          this.#log.info({ service, bind, port }, 'metrics listening');
+          return [];
+        } catch (err) {
+          return [bindProblem(service, bind, port, err as NodeJS.ErrnoException)];
+        }
+      }),
+    );
+    return results.flat();
+  }
+
+  /**
+   * Stops the pools (letting running work finish within shutdown_timeout_ms), the listeners, the
+   * database and the private Redis. Resolves true when the threads drained in time. Idempotent.
+   */
+  close(): Promise<boolean> {
+    this.#closing ??= (async () => {
+      this.#log.info({ timeout_ms: this.config.shutdown_timeout_ms }, 'stopping');
+      const drained = await Promise.all(
+        this.#pools.map(async (pool) => {
+          const ok = await pool.close(this.config.shutdown_timeout_ms);
+          this.#log.info({ service: pool.spec.service, drained: ok }, 'service stopped');
+          return ok;
+        }),
+      );
+      await Promise.all([...this.#servers.values()].map(closeServer));
+      await this.#storage?.close();
+      await this.#redis?.stop();
+      const ok = drained.every(Boolean);
+      this.#log.info({ drained: ok }, 'stopped');
+      return ok;
+    })();
+    return this.#closing;
+  }
+}

@@ -1,0 +1,24 @@
+// Task shapes that cross the thread boundary between the supervisor and its pools. Both sides import this module.
+import type { MessagePort } from 'node:worker_threads';
+
+/** Starts one long-running service loop in a pool thread (piscina task `loop`). */
+export interface LoopTask {
+  /** The supervisor posts STOP on this port when the loop should finish its work and return. */
+  readonly stop: MessagePort;
+  /** Which of the service's loops this is, 0-based. */
+  readonly slot: number;
+  /** How many times this loop was restarted after a failure. */
+  readonly restarts: number;
+}
+
+export const STOP = 'stop';
+
+/** An AbortSignal that fires when the supervisor asks the loop to stop (worker side). */
+export function stopSignal(port: MessagePort): AbortSignal {
+  const controller = new AbortController();
+  port.once('message', (m) => {
+    if (m === STOP) controller.abort();
+  });
+  controller.signal.addEventListener('abort', () => port.close(), { once: true });
+  return controller.signal;
+}
