@@ -16,13 +16,15 @@ export async function checkRedis(url: string, timeoutMs = 3000): Promise<string 
     retryStrategy: () => null,
     enableOfflineQueue: false,
   });
-  redis.on('error', () => {});
+  // connect() rejects with a generic "Connection is closed"; the cause arrives as an 'error' event.
+  let cause: NodeJS.ErrnoException | undefined;
+  redis.on('error', (err: NodeJS.ErrnoException) => (cause ??= err));
   try {
     await redis.connect();
     await redis.ping();
     return undefined;
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
+    const e = cause ?? (err as NodeJS.ErrnoException);
     return e.code ?? e.message;
   } finally {
     redis.disconnect();

@@ -1,0 +1,112 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePorts } from './ports.ts';
+import { waitFor } from './wait-for.ts';
+
+const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
+
+export interface LogLine {
+  readonly msg: string;
+  readonly level: number;
+  readonly [key: string]: unknown;
+}
+
+/** A supervisor started as `node src/main.ts`, as `npm start` does. */
+export interface NodeUnderTest {
+  readonly child: ChildProcess;
+  readonly logs: LogLine[];
+  stderr(): string;
+  /** Waits for a log line with this msg; fails early if the process exits. */
+  waitForLog(msg: string, timeoutMs?: number): Promise<LogLine>;
+  /** Resolves with the exit code once the process has ended. */
+  readonly exited: Promise<number | null>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** A temporary directory for one test. */
+export function tempDir(prefix = 'overseer-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Writes a config file (JSON is YAML) with a data dir in `dir` and four free ports; returns it and the ports. */
+export async function writeTestConfig(dir: string, extra: Record<string, unknown> = {}) {
+  const [web, callback_receiver, dispatcher, websockets] = (await freePorts(4)) as [number, number, number, number];
+  const ports = { web, callback_receiver, dispatcher, websockets };
+  const config = {
+    data_dir: join(dir, 'data'),
+    log_level: 'debug',
+    ...extra,
+    services: {
+      web: { port: web },
+      callback_receiver: { port: callback_receiver, workers: 2 },
+      dispatcher: { port: dispatcher, min_workers: 1, max_workers: 2 },
+      websockets: { port: websockets },
+      ...(extra.services as object | undefined),
+    },
+  };
+  const file = join(dir, 'overseer.yaml');
+  writeFileSync(file, JSON.stringify(config, null, 2));
+  return { file, ports, dataDir: config.data_dir };
+}
+
+/** Starts the real entry point with the given arguments and environment. */
+export function startNode(args: string[], env: Record<string, string | undefined> = {}, cwd?: string): NodeUnderTest {
+  const child = spawn(process.execPath, [MAIN, ...args], {
+    env: { ...process.env, OVERSEER_CONFIG: undefined, REDIS_URL: undefined, DATABASE_URL: undefined, OVERSEER_NODE_NAME: undefined, OVERSEER_DATA_DIR: undefined, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...(cwd ? { cwd } : {}),
+  });
+  const logs: LogLine[] = [];
+  let errText = '';
+  let pending = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    pending += chunk.toString();
+    const lines = pending.split('\n');
+    pending = lines.pop() ?? '';
+    for (const line of lines) {
+      if (line.trim() === '') continue;
+      try {
+        logs.push(JSON.parse(line) as LogLine);
+      } catch {
+        logs.push({ msg: `(not JSON) ${line}`, level: 0 });
+      }
+    }
+  });
+  child.stderr?.on('data', (chunk: Buffer) => (errText += chunk.toString()));
+  let code: number | null | undefined;
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve((code = c))));
+  return {
+    child,
+    logs,
+    stderr: () => errText,
+    exited,
+    waitForLog: (msg, timeoutMs = 30_000) =>
+      waitFor(`log "${msg}"`, () => {
+        const found = logs.find((l) => l.msg === msg);
+        if (found) return found;
+        if (code !== undefined) throw new Error(`exited with ${code} before logging "${msg}": ${errText}${logs.map((l) => l.msg).join(' | ')}`);
+        return undefined;
+      }, timeoutMs),
+    stop: async (signal = 'SIGTERM') => {
+      if (code === undefined) child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+/** GET a metrics port; returns status, content type and body. */
+export async function scrape(port: number, accept?: string) {
+  const res = await fetch(`http://127.0.0.1:${port}/metrics`, accept ? { headers: { accept } } : {});
+  return { status: res.status, contentType: res.headers.get('content-type') ?? '', body: await res.text() };
+}
+
+/** The value of one sample in Prometheus text (name plus exact label text, e.g. `x{service="a"}`). */
+export function sampleValue(body: string, series: string): number | undefined {
+  for (const line of body.split('\n')) {
+    if (line.startsWith(`${series} `)) return Number(line.slice(series.length + 1));
+  }
+  return undefined;
+}
