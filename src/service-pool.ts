@@ -66,8 +66,9 @@ export class ServicePool {
       recordTiming: false,
     });
     this.#pool.on('message', (m: unknown) => this.#onMessage(m));
-    this.#pool.on('workerCreate', (w: { id: number }) => this.#onThread(w.id, true));
-    this.#pool.on('workerDestroy', (w: { id: number }) => this.#onThread(w.id, false));
+    // A destroyed worker's id reads -1 by then, and piscina drops it from pool.threads just after
+    // the event: reconcile on the next turn instead of trusting the event's id.
+    this.#pool.on('workerDestroy', () => setImmediate(() => this.#reconcile()));
     this.#pool.on('error', (err: Error) => this.#onError(err));
   }
 
@@ -102,6 +103,7 @@ export class ServicePool {
     if (this.#threads.size >= this.spec.minThreads) this.#ready?.resolve();
   }
 
+  // A thread is up once it has announced its metrics region (every worker module does so as it loads).
   #onMessage(message: unknown): void {
     if (!isRegionMessage(message)) {
       this.#log.warn({ message }, 'unexpected message from a thread');
@@ -111,23 +113,29 @@ export class ServicePool {
       this.#metrics.attach(message.threadId, message.buffer);
     } catch (err) {
       this.#log.error({ err }, 'thread metrics region rejected');
+      return;
     }
+    this.#threads.add(message.threadId);
+    this.#log.debug({ thread: message.threadId, threads: this.#threads.size }, 'thread started');
+    this.#reconcile(); // the announcement may arrive after its thread has already ended
+    this.#checkReady();
   }
 
-  #onThread(id: number, alive: boolean): void {
-    if (alive) this.#threads.add(id);
-    else {
+  /** Forgets threads that are no longer in the pool, keeping what they counted. */
+  #reconcile(): void {
+    const live = new Set(this.#pool.threads.map((t) => t.threadId));
+    for (const id of this.#threads) {
+      if (live.has(id)) continue;
       this.#threads.delete(id);
-      this.#metrics.detach(id); // what it counted stays in the service's totals
+      this.#metrics.detach(id);
+      this.#log.debug({ thread: id, threads: this.#threads.size }, 'thread ended');
     }
     this.#supervisor.threads.labels(this.spec.service).set(this.#threads.size);
-    this.#log.debug({ thread: id, threads: this.#threads.size }, alive ? 'thread started' : 'thread ended');
-    if (alive) this.#checkReady();
   }
 
   #onError(err: Error): void {
     this.#log.error({ err }, 'thread failed');
-    // A thread that fails while the pool starts will fail again: that is a start error.
+    // A thread that fails while the pool starts would fail again: that is a start error.
     this.#ready?.reject(new OverseerError('OVERSEER_START', `${this.spec.service}: a thread failed to start: ${err.message}`));
   }
 

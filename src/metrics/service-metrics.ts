@@ -16,7 +16,6 @@ export class ServiceMetrics<S extends ServiceName = ServiceName> {
   readonly service: S;
   readonly layout: ServiceLayout;
   readonly #live = new Map<RegionId, Float64Array>();
-  readonly #ended = new Set<RegionId>();
   readonly #retired: Float64Array;
 
   constructor(service: S, layout: ServiceLayout = layoutOf(service)) {
@@ -25,7 +24,7 @@ export class ServiceMetrics<S extends ServiceName = ServiceName> {
     this.#retired = new Float64Array(layout.size);
   }
 
-  /** Starts reading a thread's region. A region of a thread already reported ended is folded in at once. */
+  /** Starts reading a thread's region. */
   attach(id: RegionId, buffer: SharedArrayBuffer): void {
     if (buffer.byteLength !== this.layout.size * Float64Array.BYTES_PER_ELEMENT) {
       throw new OverseerError(
@@ -33,18 +32,13 @@ export class ServiceMetrics<S extends ServiceName = ServiceName> {
         `${this.service}: thread ${id} announced a region of ${buffer.byteLength} bytes, the layout needs ${this.layout.size * 8}`,
       );
     }
-    const region = new Float64Array(buffer);
-    if (this.#ended.delete(id)) retireRegion(this.layout, this.#retired, region);
-    else this.#live.set(id, region);
+    this.#live.set(id, new Float64Array(buffer));
   }
 
   /** The thread ended: keep what it counted, forget its gauges. */
   detach(id: RegionId): void {
     const region = this.#live.get(id);
-    if (region === undefined) {
-      this.#ended.add(id); // its announcement is still on the way
-      return;
-    }
+    if (region === undefined) return;
     this.#live.delete(id);
     retireRegion(this.layout, this.#retired, region);
   }

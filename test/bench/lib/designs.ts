@@ -1,0 +1,170 @@
+// The three scrape designs, each started with n threads or processes in a mode and serving
+// GET /metrics on a free loopback port. Each start either resolves with something to close, or
+// stops whatever it had started and rejects.
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { AggregatorRegistry } from 'prom-client';
+import { ServiceMetrics } from '../../../src/metrics/service-metrics.ts';
+import { ServiceExposition } from '../../../src/metrics/exposition.ts';
+import { closeServer, createMetricsServer, listen } from '../../../src/web/metrics-server.ts';
+import { ServicePool } from '../../../src/service-pool.ts';
+import { createLogger } from '../../../src/logger.ts';
+import { BENCH_LAYOUT, STARTED_COUNTER, type Mode } from './bench-metrics.ts';
+import { waitFor, withTimeout } from './measure.ts';
+
+export { startAggregator } from './aggregator-cluster.ts';
+
+/** One registry's getMetricsAsJSON() result, as it crosses the thread boundary. */
+type MetricJson = object;
+
+/** A design serving metrics; close() stops every thread or process it started. */
+export interface Running {
+  readonly port: number;
+  /** Processes it started besides this one (cluster workers). */
+  readonly pids: readonly number[];
+  close(): Promise<void>;
+}
+
+const file = (path: string) => fileURLToPath(new URL(path, import.meta.url));
+const RECORDER_WORKER = file('../workers/recorder.ts');
+const PULL_WORKER = file('../workers/pull-worker.ts');
+
+/** How long a design may take to have every thread or process up and reporting. */
+export const START_TIMEOUT_MS = 30_000;
+/** How long a pull-on-scrape reply may take (prom-client's clusterMetrics waits 5 s too). */
+const REPLY_TIMEOUT_MS = 5_000;
+
+export function portOf(server: Server): number {
+  return (server.address() as AddressInfo).port;
+}
+
+/** A plain GET /metrics server around a render function (the alternatives' HTTP side). */
+export async function serveMetrics(render: () => Promise<{ contentType: string; body: string }>): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.url !== '/metrics') {
+      res.writeHead(404).end();
+      return;
+    }
+    render().then(
+      ({ contentType, body }) => {
+        res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(body) });
+        res.end(body);
+      },
+      (err: unknown) => {
+        res.writeHead(500, { 'content-type': 'text/plain' }).end(`${String(err)}\n`);
+      },
+    );
+  });
+  server.keepAliveTimeout = 65_000;
+  return listen(server, '127.0.0.1', 0);
+}
+
+/** (a) Ours: a ServicePool of n threads recording into shared regions; the metrics server reads them at scrape time. */
+export async function startOurs(n: number, mode: Mode): Promise<Running> {
+  // Pool threads start with a copy of this environment.
+  process.env.OVERSEER_BENCH_MODE = mode;
+  const log = createLogger('silent');
+  const metrics = new ServiceMetrics('dispatcher', BENCH_LAYOUT);
+  const supervisor = new ServiceMetrics('web').localRecorder('bench').metrics;
+  const pool = new ServicePool(
+    { service: 'dispatcher', filename: RECORDER_WORKER, minThreads: n, maxThreads: n, loops: n, idleTimeoutMs: Infinity },
+    metrics,
+    supervisor,
+    log,
+  );
+  const server = createMetricsServer(new ServiceExposition(metrics.sources()), log);
+  const close = async () => {
+    await closeServer(server);
+    await pool.close(5_000);
+  };
+  try {
+    await withTimeout('ours: pool start', pool.start(), START_TIMEOUT_MS);
+    await listen(server, '127.0.0.1', 0);
+    const started = metrics.layout.metrics.findIndex((m) => m.spec.name === STARTED_COUNTER);
+    await waitFor(
+      `ours: ${n} threads reporting`,
+      () => metrics.liveRegions === n && metrics.family(started).samples[0]?.value === n,
+      START_TIMEOUT_MS,
+    );
+    return { port: portOf(server), pids: [], close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+/** (c) Pull on scrape: n worker threads with prom-client registries, asked over postMessage at each scrape. */
+export async function startPull(n: number, mode: Mode): Promise<Running> {
+  const workers: Worker[] = [];
+  const pending: Map<number, (m: { metrics?: MetricJson[]; error?: string }) => void>[] = [];
+  let ready = 0;
+  let failure: Error | undefined;
+  let server: Server | undefined;
+  const close = async () => {
+    if (server) await closeServer(server);
+    await Promise.all(workers.map((w) => w.terminate()));
+  };
+  try {
+    for (let i = 0; i < n; i++) {
+      const w = new Worker(PULL_WORKER, { workerData: { mode } });
+      const waiting = new Map<number, (m: { metrics?: MetricJson[]; error?: string }) => void>();
+      w.on('message', (m: unknown) => {
+        if (m === 'ready') ready++;
+        else {
+          const reply = m as { id: number; metrics?: MetricJson[]; error?: string };
+          waiting.get(reply.id)?.(reply);
+          waiting.delete(reply.id);
+        }
+      });
+      w.on('error', (err) => (failure = err));
+      workers.push(w);
+      pending.push(waiting);
+    }
+    await waitFor(`pull: ${n} threads ready`, () => {
+      if (failure) throw failure;
+      return ready === n;
+    }, START_TIMEOUT_MS);
+
+    let seq = 0;
+    const ask = (i: number, id: number) =>
+      new Promise<MetricJson[]>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          pending[i]?.delete(id);
+          reject(new Error(`thread ${i} did not answer within ${REPLY_TIMEOUT_MS} ms`));
+        }, REPLY_TIMEOUT_MS);
+        pending[i]?.set(id, (m) => {
+          clearTimeout(timer);
+          if (m.metrics) resolve(m.metrics);
+          else reject(new Error(m.error ?? 'no metrics'));
+        });
+        workers[i]?.postMessage({ id });
+      });
+    server = await serveMetrics(async () => {
+      const id = seq++;
+      const replies = await Promise.all(workers.map((_, i) => ask(i, id)));
+      const registry = AggregatorRegistry.aggregate(replies);
+      return { contentType: registry.contentType, body: await registry.metrics() };
+    });
+    return { port: portOf(server), pids: [], close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+/** Resolves when the 'exit' of emitter comes, or after ms. */
+export async function exitWithin(emitter: NodeJS.EventEmitter, ms: number): Promise<boolean> {
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(), ms);
+  try {
+    await once(emitter, 'exit', { signal: ac.signal });
+    return true;
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}
