@@ -7,6 +7,9 @@ import { isRegionMessage } from './metrics/channel.ts';
 import type { POOLED_SERVICES } from './metrics/catalog.ts';
 import type { Handles } from './metrics/recorder.ts';
 import type { ServiceMetrics } from './metrics/service-metrics.ts';
+
+/** What a pool needs of its service's metrics: where thread regions come and go. */
+type RegionSink = Pick<ServiceMetrics, 'attach' | 'detach'>;
 import { STOP, type LoopTask } from './task-messages.ts';
 import { OverseerError } from './errors.ts';
 import type { Logger } from './logger.ts';
@@ -43,7 +46,7 @@ interface LoopSlot {
 export class ServicePool {
   readonly spec: PoolSpec;
   readonly #pool: Piscina;
-  readonly #metrics: ServiceMetrics;
+  readonly #metrics: RegionSink;
   readonly #supervisor: Handles<'web'>;
   readonly #log: Logger;
   readonly #threads = new Set<number>();
@@ -51,7 +54,7 @@ export class ServicePool {
   #closing = false;
   #ready: { resolve: () => void; reject: (err: Error) => void } | undefined;
 
-  constructor(spec: PoolSpec, metrics: ServiceMetrics, supervisor: Handles<'web'>, log: Logger) {
+  constructor(spec: PoolSpec, metrics: RegionSink, supervisor: Handles<'web'>, log: Logger) {
     this.spec = spec;
     this.#metrics = metrics;
     this.#supervisor = supervisor;

@@ -31,7 +31,7 @@ interface Tree {
   readonly [key: string]: Check | Tree;
 }
 
-const show = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v) : v === null ? 'null' : String(v));
+const show = (v: unknown): string => (typeof v === 'string' || typeof v === 'object' ? JSON.stringify(v) : String(v));
 
 const string: Check = (v) => (typeof v === 'string' ? undefined : `${show(v)} is not a string; expected text in quotes`);
 
