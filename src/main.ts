@@ -35,24 +35,29 @@ async function main(): Promise<number> {
   }
 
   const log = createLogger(config.log_level, { node: config.node_name });
-  const supervisor = new Supervisor({ config, log });
   let stopping = false;
   let stopped: (code: number) => void = () => {};
   const untilStopped = new Promise<number>((resolve) => (stopped = resolve));
-  const stop = (signal: string) => {
+  // A signal stops the node cleanly; a fatal failure stops it with exit code 1; a second signal does not wait.
+  const stop = (reason: { signal: NodeJS.Signals } | { fatal: string }) => {
     if (stopping) {
-      log.warn({ signal }, 'second signal: stopping now without waiting');
-      process.exit(EXIT.failed);
+      if ('signal' in reason) {
+        log.warn(reason, 'second signal: stopping now without waiting');
+        process.exit(EXIT.failed);
+      }
+      return;
     }
     stopping = true;
-    log.info({ signal }, 'signal received');
+    if ('signal' in reason) log.info(reason, 'signal received');
+    else log.fatal(reason, 'cannot go on; stopping');
     supervisor.close().then(
-      (drained) => stopped(drained ? EXIT.ok : EXIT.failed),
+      (drained) => stopped(drained && 'signal' in reason ? EXIT.ok : EXIT.failed),
       () => stopped(EXIT.failed),
     );
   };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  const supervisor = new Supervisor({ config, log, onFatal: (why) => stop({ fatal: why }) });
+  process.on('SIGTERM', () => stop({ signal: 'SIGTERM' }));
+  process.on('SIGINT', () => stop({ signal: 'SIGINT' }));
 
   try {
     await supervisor.start();

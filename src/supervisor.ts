@@ -17,6 +17,7 @@ import { SqliteStorage } from './storage/sqlite.ts';
 import type { Storage } from './storage/storage.ts';
 import { bindProblem, closeServer, createMetricsServer, listen } from './web/metrics-server.ts';
 import { ensurePrograms, findProgram } from './system/programs.ts';
+import { claimDataDir, dataDirOwner } from './data-dir-lock.ts';
 import { OverseerError } from './errors.ts';
 import type { Logger } from './logger.ts';
 
@@ -47,6 +48,8 @@ export interface SupervisorOptions {
   readonly log: Logger;
   /** Replaces worker modules (tests run fixture workers through the real supervisor). */
   readonly workerFiles?: Partial<Record<PooledService, string>>;
+  /** Called when something the node cannot run without fails after start (the private Redis exits). */
+  readonly onFatal?: (why: string) => void;
 }
 
 /** Hides a password in a URL before it reaches a log or a message. */
@@ -60,6 +63,7 @@ export class Supervisor {
   readonly metrics: Readonly<Record<ServiceName, ServiceMetrics>>;
   readonly #log: Logger;
   readonly #files: Readonly<Record<PooledService, string>>;
+  readonly #onFatal: (why: string) => void;
   readonly #own: Handles<'web'>;
   readonly #servers = new Map<ServiceName, Server>();
   readonly #pools: ServicePool[] = [];
@@ -67,11 +71,13 @@ export class Supervisor {
   #redisUrl = '';
   #storage: Storage | undefined;
   #closing: Promise<boolean> | undefined;
+  #releaseDataDir: () => void = () => {};
 
   constructor(options: SupervisorOptions) {
     this.config = options.config;
     this.#log = options.log;
     this.#files = { ...WORKER_FILES, ...options.workerFiles };
+    this.#onFatal = options.onFatal ?? ((why) => this.#log.fatal(why));
     this.metrics = Object.fromEntries(SERVICES.map((s) => [s, new ServiceMetrics(s)])) as Record<ServiceName, ServiceMetrics>;
     this.#own = (this.metrics.web as ServiceMetrics<'web'>).localRecorder('supervisor').metrics;
   }
@@ -87,13 +93,14 @@ export class Supervisor {
     this.#log.info({ data_dir: c.data_dir, redis: redactUrl(c.redis_url) || 'private', database: redactUrl(c.database_url) || 'sqlite' }, 'starting');
     const problems = (await Promise.all([this.#checkDataDir(), this.#checkRedis(), this.#checkDatabase(), this.#bindListeners()])).flat();
     if (problems.length > 0) {
+      this.#releaseDataDir();
       await Promise.all([...this.#servers.values()].map(closeServer));
       throw new OverseerError('OVERSEER_START', `cannot start:\n${problems.map((p) => `  - ${p}`).join('\n')}`, problems);
     }
 
     this.#assertNotClosing();
     if (c.redis_url === '') {
-      this.#redis = await PrivateRedis.start(findProgram('redis-server') as string, c.data_dir, this.#log);
+      this.#redis = await PrivateRedis.start(findProgram('redis-server') as string, c.data_dir, this.#log, this.#onFatal);
       this.#redisUrl = this.#redis.url;
     } else {
       this.#redisUrl = c.redis_url;
@@ -123,12 +130,16 @@ export class Supervisor {
   }
 
   async #checkDataDir(): Promise<string[]> {
+    const dir = this.config.data_dir;
     try {
-      mkdirSync(this.config.data_dir, { recursive: true });
-      return [];
+      mkdirSync(dir, { recursive: true });
     } catch (err) {
-      return [`data_dir: cannot create "${this.config.data_dir}" (${(err as NodeJS.ErrnoException).code}); expected a writable directory`];
+      return [`data_dir: cannot create "${dir}" (${(err as NodeJS.ErrnoException).code}); expected a writable directory`];
     }
+    const owner = dataDirOwner(dir);
+    if (owner !== undefined) return [`data_dir: "${dir}" is in use by another overseer (pid ${owner}); expected a data_dir of its own`];
+    this.#releaseDataDir = claimDataDir(dir);
+    return [];
   }
 
   async #checkRedis(): Promise<string[]> {
@@ -192,6 +203,7 @@ export class Supervisor {
       await Promise.all([...this.#servers.values()].map(closeServer));
       await this.#storage?.close();
       await this.#redis?.stop();
+      this.#releaseDataDir();
       const ok = drained.every(Boolean);
       this.#log.info({ drained: ok }, 'stopped');
       return ok;

@@ -45,16 +45,22 @@ export class PrivateRedis {
   #exited: Promise<void>;
   #stopping: Promise<void> | undefined;
 
-  private constructor(child: ChildProcess, url: string, pidfile: string, log: Logger) {
+  private constructor(child: ChildProcess, url: string, pidfile: string, log: Logger, onLost: (why: string) => void) {
     this.#child = child;
     this.url = url;
     this.#pidfile = pidfile;
     this.#log = log;
     this.#exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    child.once('exit', (code, signal) => {
+      if (this.#stopping === undefined) onLost(`the private redis-server exited unexpectedly (${signal ?? `code ${code}`})`);
+    });
   }
 
-  /** Starts redis-server on <dataDir>/redis.sock, after stopping one a crashed run left behind. */
-  static async start(program: string, dataDir: string, log: Logger): Promise<PrivateRedis> {
+  /**
+   * Starts redis-server on <dataDir>/redis.sock, after stopping one a crashed run left behind.
+   * onLost is called if it exits without being asked to.
+   */
+  static async start(program: string, dataDir: string, log: Logger, onLost: (why: string) => void): Promise<PrivateRedis> {
     const paths = privateRedisPaths(dataDir);
     mkdirSync(paths.dir, { recursive: true });
     await stopLeftover(paths.pidfile, paths.socket, log);
@@ -91,7 +97,7 @@ export class PrivateRedis {
       );
     }
     log.info({ socket: paths.socket, redis_pid: child.pid }, 'private redis-server started');
-    return new PrivateRedis(child, url, paths.pidfile, log);
+    return new PrivateRedis(child, url, paths.pidfile, log, onLost);
   }
 
   /** Stops redis-server (it writes its append-only file first); idempotent. */

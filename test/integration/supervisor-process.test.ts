@@ -102,3 +102,32 @@ test('a redis-server left by a killed node is stopped at the next start', async 
   assert.ok(!alive(orphan), 'the leftover is gone');
   assert.equal(await second.stop(), 0);
 });
+
+test('a second node on the same data_dir is refused and leaves the first one alone', async () => {
+  const dir = tempDir();
+  const { file, dataDir } = await writeTestConfig(dir);
+  const first = startNode(['--config', file]);
+  after(() => first.stop('SIGKILL'));
+  const ready = await first.waitForLog('ready');
+  const redisPid = first.logs.find((l) => l.msg === 'private redis-server started')?.redis_pid as number;
+
+  const other = await writeTestConfig(tempDir(), { data_dir: dataDir }); // other ports, same data_dir
+  const second = startNode(['--config', other.file]);
+  assert.equal(await second.exited, 2);
+  assert.match(second.stderr(), new RegExp(`data_dir: ".*" is in use by another overseer \\(pid ${ready.pid}\\); expected a data_dir of its own`));
+  assert.ok(alive(redisPid), "the first node's Redis is untouched");
+  assert.equal(await first.stop(), 0);
+});
+
+test('the private redis-server dying under a running node stops the node with exit 1', async () => {
+  const { file } = await writeTestConfig(tempDir());
+  const node = startNode(['--config', file]);
+  after(() => node.stop('SIGKILL'));
+  await node.waitForLog('ready');
+  const redisPid = node.logs.find((l) => l.msg === 'private redis-server started')?.redis_pid as number;
+  process.kill(redisPid, 'SIGKILL');
+  assert.equal(await node.exited, 1);
+  const fatal = node.logs.find((l) => l.msg === 'cannot go on; stopping');
+  assert.match(String(fatal?.fatal), /the private redis-server exited unexpectedly \(SIGKILL\)/);
+  assert.ok(node.logs.some((l) => l.msg === 'stopped'), 'it still stops its threads in order');
+});
