@@ -9,6 +9,7 @@ export const ERROR_CODES = {
   OVERSEER_METRIC_REGION: 'a thread announced a metrics region that does not match the layout',
   OVERSEER_REDIS_START: 'the private redis-server did not start',
   OVERSEER_MIGRATION: 'a database migration failed',
+  OVERSEER_API_STORAGE: 'the database failed while answering an API request; the client got 500',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -26,6 +26,8 @@ export interface PoolSpec {
   /** Long-running loops kept running, one per thread (0 for a pool that only runs tasks). */
   readonly loops: number;
   readonly idleTimeoutMs: number;
+  /** Settings every thread of the pool reads at start (structured-cloned; SharedArrayBuffers are shared). */
+  readonly workerData?: unknown;
 }
 
 const BACKOFF_FIRST_MS = 100;
@@ -67,6 +69,7 @@ export class ServicePool {
       idleTimeout: spec.idleTimeoutMs,
       concurrentTasksPerWorker: 1,
       recordTiming: false,
+      workerData: spec.workerData,
     });
     this.#pool.on('message', (m: unknown) => this.#onMessage(m));
     // A destroyed worker's id reads -1 by then, and piscina drops it from pool.threads just after

@@ -2,7 +2,6 @@
 // database, one metrics listener per service and one thread pool per service; stops them in
 // reverse order.
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Server } from 'node:http';
 import type { Config } from './config/schema.ts';
@@ -13,9 +12,16 @@ import type { Handles } from './metrics/recorder.ts';
 import { ServicePool, type PoolSpec, type PooledService } from './service-pool.ts';
 import { PrivateRedis, privateRedisPaths, MAX_SOCKET_PATH } from './redis/private-redis.ts';
 import { checkRedis } from './redis/connect.ts';
-import { SqliteStorage } from './storage/sqlite.ts';
+import { readFileSync } from 'node:fs';
 import type { Storage } from './storage/storage.ts';
+import { openStorage } from './storage/open.ts';
+import { createLockBuffer, openWriteLock } from './storage/write-lock.ts';
+import { createRedis } from './redis/connect.ts';
+import { giveBackProcessing } from './redis/event-queue.ts';
 import { bindProblem, closeServer, createMetricsServer, listen } from './web/metrics-server.ts';
+import { createApi, type ApiHandler } from './web/api.ts';
+import type { ReceiverSettings } from './task-messages.ts';
+import type { Redis } from 'ioredis';
 import { ensurePrograms, findProgram } from './system/programs.ts';
 import { claimDataDir, dataDirOwner } from './data-dir-lock.ts';
 import { OverseerError } from './errors.ts';
@@ -30,14 +36,22 @@ export const WORKER_FILES: Readonly<Record<PooledService, string>> = {
   websockets: workerFile('wsrelay.ts'),
 };
 
+/** overseer's version, from package.json. */
+export const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
 /** Dispatcher threads above min_workers stop after this long without a task. */
 const DISPATCHER_IDLE_MS = 30_000;
 
 /** Each pooled service's pool, sized from the config. */
-export function poolSpecs(config: Config, files: Readonly<Record<PooledService, string>> = WORKER_FILES): PoolSpec[] {
+export function poolSpecs(
+  config: Config,
+  receiver: ReceiverSettings,
+  files: Readonly<Record<PooledService, string>> = WORKER_FILES,
+): PoolSpec[] {
   const s = config.services;
+  const r = s.callback_receiver;
   return [
-    { service: 'callback_receiver', filename: files.callback_receiver, minThreads: s.callback_receiver.workers, maxThreads: s.callback_receiver.workers, loops: s.callback_receiver.workers, idleTimeoutMs: Infinity },
+    { service: 'callback_receiver', filename: files.callback_receiver, minThreads: r.workers, maxThreads: r.workers, loops: r.workers, idleTimeoutMs: Infinity, workerData: receiver },
     { service: 'dispatcher', filename: files.dispatcher, minThreads: s.dispatcher.min_workers, maxThreads: s.dispatcher.max_workers, loops: 0, idleTimeoutMs: DISPATCHER_IDLE_MS },
     { service: 'websockets', filename: files.websockets, minThreads: 1, maxThreads: 1, loops: 1, idleTimeoutMs: Infinity },
   ];
@@ -70,6 +84,10 @@ export class Supervisor {
   #redis: PrivateRedis | undefined;
   #redisUrl = '';
   #storage: Storage | undefined;
+  #redisClient: Redis | undefined;
+  #api: ApiHandler | undefined;
+  #sampler: NodeJS.Timeout | undefined;
+  readonly #sqliteLock = createLockBuffer();
   #closing: Promise<boolean> | undefined;
   #releaseDataDir: () => void = () => {};
 
@@ -107,12 +125,40 @@ export class Supervisor {
       this.#log.info({ redis: redactUrl(c.redis_url) }, 'redis reachable');
     }
 
-    this.#storage = new SqliteStorage(join(c.data_dir, 'overseer.db'));
+    const redis = createRedis(this.#redisUrl, 'overseer:supervisor', { maxRetriesPerRequest: 1 });
+    redis.on('error', (err: Error) => this.#log.warn({ err }, 'redis connection error'));
+    this.#redisClient = redis;
+    await redis.connect();
+
+    this.#storage = openStorage(c.database_url, c.data_dir, { writeLock: openWriteLock(this.#sqliteLock) });
     const { applied, version } = await this.#storage.migrate();
     this.#log.info({ database: this.#storage.location, schema_version: version, applied }, 'database ready');
+    this.#api = createApi({
+      storage: this.#storage,
+      nodeName: c.node_name,
+      version: VERSION,
+      redisOk: async () => (await redis.ping().catch(() => '')) === 'PONG',
+    });
+
+    const r = c.services.callback_receiver;
+    const given = await giveBackProcessing(redis, r.queue, c.node_name);
+    if (given > 0) this.#log.warn({ events: given, queue: r.queue }, 'events a stopped run was saving are back in the queue');
+    this.#startSampling(redis, r.queue);
 
     this.#assertNotClosing();
-    for (const spec of poolSpecs(c, this.#files)) {
+    const receiver: ReceiverSettings = {
+      nodeName: c.node_name,
+      logLevel: c.log_level,
+      redisUrl: this.#redisUrl,
+      databaseUrl: c.database_url,
+      dataDir: c.data_dir,
+      queue: r.queue,
+      batchSize: r.batch_size,
+      bufferMs: r.buffer_ms,
+      maxEventBytes: r.max_event_bytes,
+      sqliteLock: this.#sqliteLock,
+    };
+    for (const spec of poolSpecs(c, receiver, this.#files)) {
       this.#pools.push(new ServicePool(spec, this.metrics[spec.service], this.#own, this.#log));
     }
     await Promise.all(
@@ -123,6 +169,18 @@ export class Supervisor {
     );
     const ports = Object.fromEntries(SERVICES.map((s) => [s, `${c.services[s].bind}:${c.services[s].port}`]));
     this.#log.info({ ports }, 'ready');
+  }
+
+  /** The queue length, sampled by the supervisor (not by whichever thread popped last, as in AWX). */
+  #startSampling(redis: Redis, queue: string): void {
+    const queueSize = (this.metrics.callback_receiver as ServiceMetrics<'callback_receiver'>).localRecorder('supervisor').metrics.queueSize;
+    const sample = () =>
+      redis.llen(queue).then(
+        (n) => queueSize.set(n),
+        (err: unknown) => this.#log.warn({ err }, 'cannot sample the queue length'),
+      );
+    void sample();
+    this.#sampler = setInterval(sample, this.config.snapshot_interval_ms);
   }
 
   #assertNotClosing(): void {
@@ -161,9 +219,17 @@ export class Supervisor {
 
   async #checkDatabase(): Promise<string[]> {
     const url = this.config.database_url;
-    return url === ''
-      ? []
-      : [`database_url: "${redactUrl(url)}": PostgreSQL storage is not in this version yet (it comes with the callback receiver); expected "" for SQLite in data_dir`];
+    if (url === '') return [];
+    const storage = openStorage(url, this.config.data_dir);
+    try {
+      await storage.ping();
+      return [];
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      return [`database_url: "${redactUrl(url)}" does not answer (${e.code ?? e.message}); expected a running PostgreSQL at that address, or "" for SQLite in data_dir`];
+    } finally {
+      await storage.close();
+    }
   }
 
   async #bindListeners(): Promise<string[]> {
@@ -172,7 +238,9 @@ export class Supervisor {
         const { bind, port } = this.config.services[service];
         const metrics = this.metrics[service];
         const sources = service === 'web' ? [...metrics.sources(), ...processMetricSources()] : metrics.sources();
-        const server = createMetricsServer(new ServiceExposition(sources), this.#log.child({ service }));
+        const api: ApiHandler | undefined =
+          service === 'web' ? (req, res) => (this.#api ? this.#api(req, res) : Promise.resolve(false)) : undefined;
+        const server = createMetricsServer(new ServiceExposition(sources), this.#log.child({ service }), api);
         try {
           await listen(server, bind, port);
           this.#servers.set(service, server);
@@ -200,8 +268,10 @@ export class Supervisor {
           return ok;
         }),
       );
+      clearInterval(this.#sampler);
       await Promise.all([...this.#servers.values()].map(closeServer));
       await this.#storage?.close();
+      this.#redisClient?.disconnect();
       await this.#redis?.stop();
       this.#releaseDataDir();
       const ok = drained.every(Boolean);

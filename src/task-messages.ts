@@ -22,3 +22,18 @@ export function stopSignal(port: MessagePort): AbortSignal {
   controller.signal.addEventListener('abort', () => port.close(), { once: true });
   return controller.signal;
 }
+
+/** What a callback receiver thread needs to know (piscina workerData of its pool). */
+export interface ReceiverSettings {
+  readonly nodeName: string;
+  readonly logLevel: string;
+  readonly redisUrl: string;
+  readonly databaseUrl: string;
+  readonly dataDir: string;
+  readonly queue: string;
+  readonly batchSize: number;
+  readonly bufferMs: number;
+  readonly maxEventBytes: number;
+  /** The process-wide SQLite write lock (see src/storage/write-lock.ts). */
+  readonly sqliteLock: SharedArrayBuffer;
+}

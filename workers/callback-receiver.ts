@@ -1,12 +1,39 @@
-// A callback receiver thread. Moving events from Redis into the database arrives with the
-// callback receiver issue; until then the thread records into its announced region and waits.
+// A callback receiver thread: moves job events from the Redis queue into the database.
+import { threadId, workerData } from 'node:worker_threads';
 import { threadMetrics } from './thread-metrics.ts';
-import { waitForStop } from './service-loop.ts';
-import type { LoopTask } from '../src/task-messages.ts';
+import { Receiver } from './receiver/receiver.ts';
+import { stopSignal, type LoopTask, type ReceiverSettings } from '../src/task-messages.ts';
+import { createRedis } from '../src/redis/connect.ts';
+import { EventQueue } from '../src/redis/event-queue.ts';
+import { openStorage } from '../src/storage/open.ts';
+import { openWriteLock } from '../src/storage/write-lock.ts';
+import { createLogger } from '../src/logger.ts';
 
 export const metrics = threadMetrics('callback_receiver');
+const settings = workerData as ReceiverSettings;
+const log = createLogger(settings.logLevel, { node: settings.nodeName, service: 'callback_receiver', thread: threadId });
 
-/** The receiver loop (piscina task `loop`). */
+/** The receiver loop (piscina task `loop`): runs until the supervisor stops it. */
 export async function loop(task: LoopTask): Promise<void> {
-  await waitForStop(task);
+  const signal = stopSignal(task.stop);
+  const redis = createRedis(settings.redisUrl, `overseer:receiver:${task.slot}`, { maxRetriesPerRequest: null });
+  const storage = openStorage(settings.databaseUrl, settings.dataDir, { writeLock: openWriteLock(settings.sqliteLock) });
+  try {
+    await redis.connect();
+    const receiver = new Receiver({
+      queue: new EventQueue(redis, settings.queue, settings.nodeName, task.slot),
+      storage,
+      metrics,
+      log: log.child({ slot: task.slot }),
+      nodeName: settings.nodeName,
+      batchSize: settings.batchSize,
+      bufferMs: settings.bufferMs,
+      maxEventBytes: settings.maxEventBytes,
+    });
+    await receiver.run(signal);
+  } finally {
+    metrics.eventsInMemory.set(0);
+    redis.disconnect();
+    await storage.close();
+  }
 }

@@ -19,7 +19,13 @@ export interface Config {
   readonly log_level: (typeof LOG_LEVELS)[number];
   readonly services: {
     readonly web: Listen;
-    readonly callback_receiver: Listen & { readonly workers: number };
+    readonly callback_receiver: Listen & {
+      readonly workers: number;
+      readonly queue: string;
+      readonly batch_size: number;
+      readonly buffer_ms: number;
+      readonly max_event_bytes: number;
+    };
     readonly dispatcher: Listen & { readonly min_workers: number; readonly max_workers: number };
     readonly websockets: Listen;
   };
@@ -72,6 +78,9 @@ const address: Check = (v) =>
     ? undefined
     : `${show(v)} is not an address; expected an IP address or host name to listen on, such as 127.0.0.1 or 0.0.0.0`;
 
+const redisKey: Check = (v) =>
+  typeof v === 'string' && /^[A-Za-z0-9_:.-]+$/.test(v) ? undefined : `${show(v)} is not a Redis key name; expected letters, digits and _ : . -`;
+
 const port = int(1, 65535, 'a TCP port');
 const workers = int(1, 256, 'a thread count');
 const listen = { bind: address, port };
@@ -86,7 +95,14 @@ const SCHEMA: Tree = {
   log_level: oneOf(LOG_LEVELS),
   services: {
     web: listen,
-    callback_receiver: { ...listen, workers },
+    callback_receiver: {
+      ...listen,
+      workers,
+      queue: redisKey,
+      batch_size: int(1, 5000, 'events'),
+      buffer_ms: int(1, 60_000, 'milliseconds'),
+      max_event_bytes: int(1024, 512 * 1024 * 1024, 'bytes'),
+    },
     dispatcher: { ...listen, min_workers: workers, max_workers: workers },
     websockets: listen,
   },

@@ -54,6 +54,10 @@ const histogram = <const S extends Input<HistogramSpec>>(s: S) =>
 
 const pooledService = { name: 'service', values: POOLED_SERVICES } as const;
 
+/** Why the callback receiver dead-lettered an event (the `reason` label). */
+export const DEAD_REASONS = ['oversized', 'invalid_json', 'invalid_event', 'missing_uuid', 'insert_failed'] as const;
+export type DeadReason = (typeof DEAD_REASONS)[number];
+
 /** Timing gauges of one manager run, AWX's `<manager>_*_seconds` (the most recent run wins). */
 const lastRun = 'last' as const;
 
@@ -142,6 +146,33 @@ export const CATALOG = [
     awx: 'callback_receiver_event_processing_avg_seconds',
     help: 'Mean time from an event being created to being saved, over the most recent batch.',
     combine: 'last',
+  }),
+
+  counter({
+    key: 'duplicates',
+    service: 'callback_receiver',
+    name: 'callback_receiver_events_duplicate_total',
+    help: 'Events received again (same job and uuid) and ignored, as already saved.',
+  }),
+  counter({
+    key: 'deadLettered',
+    service: 'callback_receiver',
+    name: 'callback_receiver_events_dead_lettered_total',
+    help: 'Events moved to the dead-letter list instead of the database, by reason.',
+    labels: [{ name: 'reason', values: DEAD_REASONS }],
+  }),
+  counter({
+    key: 'streamsCompleted',
+    service: 'callback_receiver',
+    name: 'callback_receiver_job_streams_completed_total',
+    help: 'Jobs whose event stream is complete: their EOF and every event up to its final_counter are saved.',
+  }),
+  histogram({
+    key: 'processingLag',
+    service: 'callback_receiver',
+    name: 'callback_receiver_event_processing_lag_seconds',
+    help: 'Time from an event being created to being saved, per event.',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
   }),
 
   // --- dispatcher pool (AWX DispatcherMetrics) ---

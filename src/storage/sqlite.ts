@@ -1,29 +1,88 @@
-import { DatabaseSync } from 'node:sqlite';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { MIGRATIONS, type Migration } from './migrations.ts';
-import type { Storage } from './storage.ts';
+import type {
+  Batch,
+  EventOrder,
+  Page,
+  SaveResult,
+  Storage,
+  StoredEvent,
+  StoredHostSummary,
+  StreamState,
+} from './storage.ts';
+import type { WriteLock } from './write-lock.ts';
 import { OverseerError } from '../errors.ts';
 
-/** SQLite through node:sqlite, in WAL mode: the embedded default for one node. */
+const ORDER_SQL: Record<EventOrder, string> = {
+  counter: 'counter ASC, id ASC',
+  '-counter': 'counter DESC, id DESC',
+  id: 'id ASC',
+  '-id': 'id DESC',
+  created: 'created ASC, id ASC',
+  '-created': 'created DESC, id DESC',
+};
+
+const EVENT_COLUMNS =
+  'job_id, uuid, counter, event, event_data, stdout, start_line, end_line, created, modified, host_name, task, play, role, changed, failed, parent_uuid';
+
+const noLock: WriteLock = { acquire: () => {}, release: () => {} };
+
+type Row = Record<string, unknown>;
+
+/**
+ * SQLite through node:sqlite, in WAL mode: the embedded default for one node. Several threads of
+ * one process may each open one; they pass `writeLock` so that writers take turns instead of
+ * sleeping in SQLite's busy handler.
+ */
 export class SqliteStorage implements Storage {
   readonly kind = 'sqlite' as const;
   readonly location: string;
   readonly #db: DatabaseSync;
   readonly #migrations: readonly Migration[];
+  readonly #lock: WriteLock;
+  readonly #stmts = new Map<string, StatementSync>();
   #closed = false;
 
-  constructor(file: string, migrations: readonly Migration[] = MIGRATIONS) {
+  constructor(file: string, options: { migrations?: readonly Migration[]; writeLock?: WriteLock } = {}) {
     this.location = file;
-    this.#migrations = migrations;
+    this.#migrations = options.migrations ?? MIGRATIONS;
+    this.#lock = options.writeLock ?? noLock;
     this.#db = new DatabaseSync(file);
-    this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;');
+    this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;');
     this.#db.exec(
       'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
     );
   }
 
+  #stmt(sql: string): StatementSync {
+    let s = this.#stmts.get(sql);
+    if (s === undefined) {
+      s = this.#db.prepare(sql);
+      this.#stmts.set(sql, s);
+    }
+    return s;
+  }
+
+  /** Runs fn in one IMMEDIATE transaction, holding the process-wide write lock. */
+  #write<T>(fn: () => T): T {
+    this.#lock.acquire();
+    try {
+      this.#db.exec('BEGIN IMMEDIATE');
+      try {
+        const result = fn();
+        this.#db.exec('COMMIT');
+        return result;
+      } catch (err) {
+        this.#db.exec('ROLLBACK');
+        throw err;
+      }
+    } finally {
+      this.#lock.release();
+    }
+  }
+
   async migrate(): Promise<{ applied: number[]; version: number }> {
-    const row = this.#db.prepare('SELECT max(version) AS v FROM schema_migrations').get() as { v: number | null };
-    const current = row.v ?? 0;
+    const current = this.#currentVersion();
     const known = this.#migrations.at(-1)?.version ?? 0;
     if (current > known) {
       throw new OverseerError(
@@ -32,20 +91,111 @@ export class SqliteStorage implements Storage {
       );
     }
     const applied: number[] = [];
-    const record = this.#db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
     for (const m of this.#migrations.filter((m) => m.version > current)) {
-      this.#db.exec('BEGIN IMMEDIATE');
+      let ran = false;
       try {
-        for (const statement of m.sqlite) this.#db.exec(statement);
-        record.run(m.version, m.name, new Date().toISOString());
-        this.#db.exec('COMMIT');
+        ran = this.#write(() => {
+          // Another thread or process may have applied it since we looked.
+          if (this.#currentVersion() >= m.version) return false;
+          for (const statement of m.sqlite) this.#db.exec(statement);
+          this.#stmt('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
+            m.version,
+            m.name,
+            new Date().toISOString(),
+          );
+          return true;
+        });
       } catch (err) {
-        this.#db.exec('ROLLBACK');
         throw new OverseerError('OVERSEER_MIGRATION', `migration ${m.version} (${m.name}) failed: ${(err as Error).message}`);
       }
-      applied.push(m.version);
+      if (ran) applied.push(m.version);
     }
     return { applied, version: Math.max(current, ...applied) };
+  }
+
+  #currentVersion(): number {
+    return (this.#stmt('SELECT max(version) AS v FROM schema_migrations').get() as { v: number | null }).v ?? 0;
+  }
+
+  async ping(): Promise<void> {
+    this.#stmt('SELECT 1').get();
+  }
+
+  async saveBatch(batch: Batch): Promise<SaveResult> {
+    return this.#write(() => {
+      const insert = this.#stmt(
+        `INSERT INTO job_events (${EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, uuid) DO NOTHING`,
+      );
+      let inserted = 0;
+      for (const e of batch.events) {
+        inserted += Number(
+          insert.run(e.job_id, e.uuid, e.counter, e.event, e.event_data, e.stdout, e.start_line, e.end_line, e.created, e.modified, e.host_name, e.task, e.play, e.role, e.changed ? 1 : 0, e.failed ? 1 : 0, e.parent_uuid).changes,
+        );
+      }
+      const summary = this.#stmt(
+        `INSERT INTO job_host_summaries (job_id, host_name, ok, changed, failures, dark, skipped, rescued, ignored, processed, failed)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (job_id, host_name) DO UPDATE SET ok = excluded.ok, changed = excluded.changed, failures = excluded.failures,
+           dark = excluded.dark, skipped = excluded.skipped, rescued = excluded.rescued, ignored = excluded.ignored,
+           processed = excluded.processed, failed = excluded.failed`,
+      );
+      for (const h of batch.hostSummaries) {
+        summary.run(h.job_id, h.host_name, h.ok, h.changed, h.failures, h.dark, h.skipped, h.rescued, h.ignored, h.processed, h.failed ? 1 : 0);
+      }
+      const end = this.#stmt(
+        'INSERT INTO job_event_streams (job_id, final_counter) VALUES (?, ?) ON CONFLICT (job_id) DO UPDATE SET final_counter = excluded.final_counter',
+      );
+      for (const s of batch.streamEnds) end.run(s.job_id, s.final_counter);
+      return { inserted, duplicates: batch.events.length - inserted };
+    });
+  }
+
+  async completeStreams(jobIds: readonly number[]): Promise<number[]> {
+    if (jobIds.length === 0) return [];
+    const complete = this.#stmt(
+      `UPDATE job_event_streams SET completed_at = ?
+       WHERE job_id = ? AND completed_at IS NULL
+         AND final_counter <= (SELECT count(DISTINCT counter) FROM job_events
+           WHERE job_events.job_id = job_event_streams.job_id AND counter BETWEEN 1 AND job_event_streams.final_counter)`,
+    );
+    return this.#write(() => {
+      const now = new Date().toISOString();
+      return [...new Set(jobIds)].filter((id) => Number(complete.run(now, id).changes) > 0);
+    });
+  }
+
+  async listJobEvents(jobId: number, page: Page, order: EventOrder): Promise<{ count: number; results: StoredEvent[] }> {
+    const count = (this.#stmt('SELECT count(*) AS n FROM job_events WHERE job_id = ?').get(jobId) as { n: number }).n;
+    const rows = this.#stmt(
+      `SELECT id, ${EVENT_COLUMNS} FROM job_events WHERE job_id = ? ORDER BY ${ORDER_SQL[order]} LIMIT ? OFFSET ?`,
+    ).all(jobId, page.limit, page.offset) as Row[];
+    const results = rows.map((r) => ({
+      ...(r as unknown as StoredEvent),
+      event_data: JSON.parse(r.event_data as string) as Record<string, unknown>,
+      changed: r.changed === 1,
+      failed: r.failed === 1,
+    }));
+    return { count, results };
+  }
+
+  async listHostSummaries(jobId: number, page: Page): Promise<{ count: number; results: StoredHostSummary[] }> {
+    const count = (this.#stmt('SELECT count(*) AS n FROM job_host_summaries WHERE job_id = ?').get(jobId) as { n: number }).n;
+    const rows = this.#stmt(
+      'SELECT * FROM job_host_summaries WHERE job_id = ? ORDER BY host_name ASC LIMIT ? OFFSET ?',
+    ).all(jobId, page.limit, page.offset) as Row[];
+    return { count, results: rows.map((r) => ({ ...(r as unknown as StoredHostSummary), failed: r.failed === 1 })) };
+  }
+
+  async streamState(jobId: number): Promise<StreamState> {
+    const stored = (this.#stmt('SELECT count(*) AS n FROM job_events WHERE job_id = ?').get(jobId) as { n: number }).n;
+    const s = this.#stmt('SELECT final_counter, completed_at FROM job_event_streams WHERE job_id = ?').get(jobId) as
+      | { final_counter: number; completed_at: string | null }
+      | undefined;
+    return { job_id: jobId, stored, final_counter: s?.final_counter ?? null, completed_at: s?.completed_at ?? null };
+  }
+
+  async countEvents(): Promise<number> {
+    return (this.#stmt('SELECT count(*) AS n FROM job_events').get() as { n: number }).n;
   }
 
   async close(): Promise<void> {

@@ -1,3 +1,92 @@
+// The one storage interface; SQLite (embedded default) and PostgreSQL implement it, and one test
+// suite runs against both.
+
+/** One job event as stored (AWX's job_events columns). */
+export interface EventRow {
+  readonly job_id: number;
+  readonly uuid: string;
+  readonly counter: number;
+  readonly event: string;
+  /** JSON text of the event_data object. */
+  readonly event_data: string;
+  readonly stdout: string;
+  readonly start_line: number;
+  readonly end_line: number;
+  /** ISO 8601 UTC, from the producer (naive times are taken as UTC, like AWX). */
+  readonly created: string;
+  /** ISO 8601 UTC, when the receiver saved it. */
+  readonly modified: string;
+  readonly host_name: string;
+  readonly task: string;
+  readonly play: string;
+  readonly role: string;
+  readonly changed: boolean;
+  readonly failed: boolean;
+  readonly parent_uuid: string | null;
+}
+
+/** A stored event as the API returns it. */
+export interface StoredEvent extends Omit<EventRow, 'event_data'> {
+  readonly id: number;
+  readonly event_data: Record<string, unknown>;
+}
+
+/** Per-host outcome of a job, from its playbook_on_stats event. */
+export interface HostSummaryRow {
+  readonly job_id: number;
+  readonly host_name: string;
+  readonly ok: number;
+  readonly changed: number;
+  readonly failures: number;
+  readonly dark: number;
+  readonly skipped: number;
+  readonly rescued: number;
+  readonly ignored: number;
+  readonly processed: number;
+  /** True when the host had failures or was unreachable. */
+  readonly failed: boolean;
+}
+
+export interface StoredHostSummary extends HostSummaryRow {
+  readonly id: number;
+}
+
+/** A job's EOF: its stream holds final_counter events. */
+export interface StreamEnd {
+  readonly job_id: number;
+  readonly final_counter: number;
+}
+
+/** What one flush writes, in one transaction. */
+export interface Batch {
+  readonly events: readonly EventRow[];
+  readonly hostSummaries: readonly HostSummaryRow[];
+  readonly streamEnds: readonly StreamEnd[];
+}
+
+export interface SaveResult {
+  /** Events newly stored. */
+  readonly inserted: number;
+  /** Events already stored (same job_id and uuid), ignored. */
+  readonly duplicates: number;
+}
+
+/** The state of one job's event stream. */
+export interface StreamState {
+  readonly job_id: number;
+  readonly stored: number;
+  readonly final_counter: number | null;
+  readonly completed_at: string | null;
+}
+
+export interface Page {
+  readonly limit: number;
+  readonly offset: number;
+}
+
+export const EVENT_ORDERS = ['counter', '-counter', 'id', '-id', 'created', '-created'] as const;
+export type EventOrder = (typeof EVENT_ORDERS)[number];
+
 /** What every storage backend offers the supervisor and the services. */
 export interface Storage {
   readonly kind: 'sqlite' | 'postgres';
@@ -5,5 +94,23 @@ export interface Storage {
   readonly location: string;
   /** Applies pending migrations; returns the versions applied now and the schema version after. */
   migrate(): Promise<{ readonly applied: readonly number[]; readonly version: number }>;
+  /** Throws when the database does not answer. */
+  ping(): Promise<void>;
+  /**
+   * Saves events (ignoring ones already stored), host summaries (replacing a host's earlier row
+   * for the job) and stream ends, in one transaction; throws and saves nothing if any part fails.
+   */
+  saveBatch(batch: Batch): Promise<SaveResult>;
+  /**
+   * Marks complete the streams of these jobs that have their EOF and every event up to it stored.
+   * Runs after saveBatch has committed (so that two writers cannot both miss the last piece).
+   * Returns the jobs completed now.
+   */
+  completeStreams(jobIds: readonly number[]): Promise<number[]>;
+  listJobEvents(jobId: number, page: Page, order: EventOrder): Promise<{ count: number; results: StoredEvent[] }>;
+  listHostSummaries(jobId: number, page: Page): Promise<{ count: number; results: StoredHostSummary[] }>;
+  streamState(jobId: number): Promise<StreamState>;
+  /** Total events stored (all jobs). */
+  countEvents(): Promise<number>;
   close(): Promise<void>;
 }

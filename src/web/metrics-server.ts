@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { ServiceExposition } from '../metrics/exposition.ts';
 import type { Logger } from '../logger.ts';
 
@@ -19,9 +19,16 @@ export function bindProblem(service: string, bind: string, port: number, err: No
   }
 }
 
-/** The HTTP listener of one service: GET /metrics, Prometheus text or OpenMetrics by Accept. */
-export function createMetricsServer(exposition: ServiceExposition, log: Logger): Server {
-  const server = createServer((req, res) => {
+/**
+ * The HTTP listener of one service: GET /metrics, Prometheus text or OpenMetrics by Accept. An
+ * `api` handler sees each request first; what it declines (resolves false) goes to /metrics.
+ */
+export function createMetricsServer(
+  exposition: ServiceExposition,
+  log: Logger,
+  api?: (req: IncomingMessage, res: ServerResponse) => Promise<boolean>,
+): Server {
+  const serveMetrics = (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path !== '/metrics') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: metrics are at /metrics\n');
@@ -39,6 +46,23 @@ export function createMetricsServer(exposition: ServiceExposition, log: Logger):
       (err: unknown) => {
         log.error({ err }, 'metrics collection failed');
         res.writeHead(500, { 'content-type': 'text/plain' }).end('metrics collection failed\n');
+      },
+    );
+  };
+  const server = createServer((req, res) => {
+    if (api === undefined) {
+      serveMetrics(req, res);
+      return;
+    }
+    api(req, res).then(
+      (handled) => {
+        if (!handled) serveMetrics(req, res);
+      },
+      (err: unknown) => {
+        log.error({ err, method: req.method, url: req.url }, 'api request failed');
+        // The handler normally answers before it rejects; if it did not, the client must not hang.
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' }).end('internal error\n');
+        else if (!res.writableEnded) res.destroy();
       },
     );
   });

@@ -35,18 +35,15 @@ export function tempDir(prefix = 'overseer-test-'): string {
 export async function writeTestConfig(dir: string, extra: Record<string, unknown> = {}) {
   const [web, callback_receiver, dispatcher, websockets] = (await freePorts(4)) as [number, number, number, number];
   const ports = { web, callback_receiver, dispatcher, websockets };
-  const config = {
-    data_dir: join(dir, 'data'),
-    log_level: 'debug',
-    ...extra,
-    services: {
-      web: { port: web },
-      callback_receiver: { port: callback_receiver, workers: 2 },
-      dispatcher: { port: dispatcher, min_workers: 1, max_workers: 2 },
-      websockets: { port: websockets },
-      ...(extra.services as object | undefined),
-    },
+  const base: Record<string, Record<string, unknown>> = {
+    web: { port: web },
+    callback_receiver: { port: callback_receiver, workers: 2 },
+    dispatcher: { port: dispatcher, min_workers: 1, max_workers: 2 },
+    websockets: { port: websockets },
   };
+  const overrides = (extra.services ?? {}) as Record<string, Record<string, unknown>>;
+  const services = Object.fromEntries(Object.entries(base).map(([name, s]) => [name, { ...s, ...overrides[name] }]));
+  const config = { data_dir: join(dir, 'data'), log_level: 'debug', ...extra, services };
   const file = join(dir, 'overseer.yaml');
   writeFileSync(file, JSON.stringify(config, null, 2));
   return { file, ports, dataDir: config.data_dir };

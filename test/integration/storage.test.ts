@@ -1,0 +1,361 @@
+// One suite, run against SQLite and a real PostgreSQL: both backends must show users the same data.
+import { after, afterEach, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import pg from 'pg';
+import type { Migration } from '../../src/storage/migrations.ts';
+import { openStorage } from '../../src/storage/open.ts';
+import { PostgresStorage } from '../../src/storage/postgres.ts';
+import { SqliteStorage } from '../../src/storage/sqlite.ts';
+import type { EventRow, HostSummaryRow, Storage, StoredEvent } from '../../src/storage/storage.ts';
+import { startTestPostgres, type TestPostgres } from '../helpers/postgres.ts';
+
+interface RunnerEvent {
+  readonly uuid: string;
+  readonly counter: number;
+  readonly event: string;
+  readonly stdout: string;
+  readonly start_line: number;
+  readonly end_line: number;
+  readonly created: string;
+  readonly parent_uuid?: string;
+  readonly event_data: Record<string, unknown>;
+}
+
+// 293 events of a real ansible-runner run of a 3-host site.yml, one JSON object per line.
+const FIXTURE = new URL('../../../shared/fixtures/ansible-runner-site-yml.jsonl', import.meta.url);
+const RUNNER_EVENTS: readonly RunnerEvent[] = readFileSync(FIXTURE, 'utf8')
+  .trim()
+  .split('\n')
+  .map((line) => JSON.parse(line) as RunnerEvent);
+const ALL = RUNNER_EVENTS.length;
+
+const text = (v: unknown): string => (typeof v === 'string' ? v : '');
+
+/** The fixture's events as the receiver would store them for this job. */
+function eventRows(jobId: number, modified = new Date().toISOString()): EventRow[] {
+  return RUNNER_EVENTS.map((e) => {
+    const res = e.event_data.res as { changed?: unknown } | undefined;
+    return {
+      job_id: jobId,
+      uuid: e.uuid,
+      counter: e.counter,
+      event: e.event,
+      event_data: JSON.stringify(e.event_data),
+      stdout: e.stdout,
+      start_line: e.start_line,
+      end_line: e.end_line,
+      // ansible-runner writes UTC without a zone.
+      created: new Date(`${e.created}Z`).toISOString(),
+      modified,
+      host_name: text(e.event_data.host),
+      task: text(e.event_data.task),
+      play: text(e.event_data.play),
+      role: text(e.event_data.role),
+      // Derived like the receiver does, so that both booleans round-trip as true and as false.
+      changed: res?.changed === true,
+      failed: e.event === 'runner_on_failed',
+      parent_uuid: e.parent_uuid ?? (typeof e.event_data.parent_uuid === 'string' ? e.event_data.parent_uuid : null),
+    };
+  });
+}
+
+/** What listJobEvents should return for these rows, without the ids the database assigns. */
+const expected = (rows: readonly EventRow[]) => rows.map((r) => ({ ...r, event_data: JSON.parse(r.event_data) as unknown }));
+const withoutIds = (results: readonly StoredEvent[]) => results.map(({ id: _id, ...rest }) => rest);
+
+/** The fixture's playbook_on_stats as host summary rows. */
+function statsSummaries(jobId: number): HostSummaryRow[] {
+  const stats = RUNNER_EVENTS.find((e) => e.event === 'playbook_on_stats')?.event_data ?? {};
+  const n = (field: string, host: string) => ((stats[field] as Record<string, number> | undefined)?.[host] ?? 0);
+  return Object.keys(stats.ok as object).map((host) => ({
+    job_id: jobId,
+    host_name: host,
+    ok: n('ok', host),
+    changed: n('changed', host),
+    failures: n('failures', host),
+    dark: n('dark', host),
+    skipped: n('skipped', host),
+    rescued: n('rescued', host),
+    ignored: n('ignored', host),
+    processed: n('processed', host),
+    failed: n('failures', host) + n('dark', host) > 0,
+  }));
+}
+
+const batch = (events: readonly EventRow[], more: { hostSummaries?: HostSummaryRow[]; streamEnds?: { job_id: number; final_counter: number }[] } = {}) => ({
+  events,
+  hostSummaries: more.hostSummaries ?? [],
+  streamEnds: more.streamEnds ?? [],
+});
+
+/** A database a test gets to itself: what openStorage takes to reach it. */
+interface Database {
+  readonly url: string;
+  readonly dataDir: string;
+}
+
+interface Backend {
+  readonly name: 'sqlite' | 'postgres';
+  setup(): Promise<void>;
+  teardown(): Promise<void>;
+  fresh(): Promise<Database>;
+  /** The backend's storage over db with other migrations than overseer's. */
+  withMigrations(db: Database, migrations: readonly Migration[]): Storage;
+  /** Runs one statement outside overseer's code and returns its rows. */
+  sql(db: Database, statement: string): Promise<Record<string, unknown>[]>;
+  /** Batches this backend refuses, beyond the ones both refuse. */
+  readonly refuses: readonly { readonly what: string; readonly spoil: (e: EventRow) => EventRow }[];
+}
+
+function sqliteBackend(): Backend {
+  let root = '';
+  let n = 0;
+  return {
+    name: 'sqlite',
+    setup: async () => {
+      root = mkdtempSync(join(tmpdir(), 'overseer-storage-'));
+    },
+    teardown: async () => rmSync(root, { recursive: true, force: true }),
+    fresh: async () => ({ url: '', dataDir: mkdtempSync(join(root, `db${++n}-`)) }),
+    withMigrations: (db, migrations) => new SqliteStorage(join(db.dataDir, 'overseer.db'), { migrations }),
+    sql: async (db, statement) => {
+      const raw = new DatabaseSync(join(db.dataDir, 'overseer.db'));
+      try {
+        return raw.prepare(statement).all().map((r) => ({ ...r }));
+      } finally {
+        raw.close();
+      }
+    },
+    // SQLite's tables are not STRICT: it stores 1.5 in an INTEGER column, and NUL in TEXT.
+    refuses: [],
+  };
+}
+
+function postgresBackend(): Backend {
+  let server: TestPostgres | undefined;
+  return {
+    name: 'postgres',
+    setup: async () => {
+      server = await startTestPostgres();
+    },
+    teardown: async () => server?.stop(),
+    fresh: async () => {
+      if (server === undefined) throw new Error('PostgreSQL did not start');
+      return { url: await server.createDatabase(), dataDir: '' };
+    },
+    withMigrations: (db, migrations) => new PostgresStorage(db.url, { migrations }),
+    sql: async (db, statement) => {
+      const client = new pg.Client({ connectionString: db.url });
+      await client.connect();
+      try {
+        return (await client.query(statement)).rows as Record<string, unknown>[];
+      } finally {
+        await client.end();
+      }
+    },
+    refuses: [
+      { what: 'a counter that is not an integer', spoil: (e) => ({ ...e, counter: 1.5 }) },
+      { what: 'a NUL byte in stdout', spoil: (e) => ({ ...e, stdout: 'before\0after' }) },
+      { what: 'event_data that is not JSON', spoil: (e) => ({ ...e, event_data: '{"no": ' }) },
+    ],
+  };
+}
+
+for (const backend of [sqliteBackend(), postgresBackend()]) {
+  describe(`storage: ${backend.name}`, () => {
+    const opened: Storage[] = [];
+    /** A storage over db (a fresh, migrated database when none is given), closed after the test. */
+    const open = (db: Database): Storage => {
+      const storage = openStorage(db.url, db.dataDir);
+      opened.push(storage);
+      return storage;
+    };
+    const migrated = async (): Promise<Storage> => {
+      const storage = open(await backend.fresh());
+      await storage.migrate();
+      return storage;
+    };
+
+    before(() => backend.setup());
+    afterEach(async () => {
+      await Promise.all(opened.splice(0).map((s) => s.close()));
+    });
+    // Runs when a test or setup failed too, so that no PostgreSQL outlives the run.
+    after(() => backend.teardown());
+
+    test('migrations are applied once and recorded; a newer database is refused', async () => {
+      const db = await backend.fresh();
+      const first = open(db);
+      assert.equal(first.kind, backend.name);
+      assert.deepEqual(await first.migrate(), { applied: [1, 2], version: 2 });
+      assert.deepEqual(await open(db).migrate(), { applied: [], version: 2 });
+      assert.deepEqual(await backend.sql(db, 'SELECT version, name FROM schema_migrations ORDER BY version'), [
+        { version: 1, name: 'baseline' },
+        { version: 2, name: 'job events, host summaries, event streams' },
+      ]);
+      await backend.sql(db, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'future', CURRENT_TIMESTAMP)");
+      await assert.rejects(open(db).migrate(), (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'OVERSEER_MIGRATION');
+        assert.match(err.message, /is at schema version 99, newer than this overseer knows \(2\)/);
+        return true;
+      });
+    });
+
+    test('a failing migration rolls back, names itself, and can be applied once fixed', async () => {
+      const db = await backend.fresh();
+      const baseline = { version: 1, name: 'baseline', sqlite: [], postgres: [] };
+      const broken = ['CREATE TABLE t (a integer)', 'NOT SQL'];
+      const storage = backend.withMigrations(db, [baseline, { version: 2, name: 'broken', sqlite: broken, postgres: broken }]);
+      opened.push(storage);
+      await assert.rejects(storage.migrate(), (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'OVERSEER_MIGRATION');
+        assert.match(err.message, /^migration 2 \(broken\) failed: /);
+        return true;
+      });
+      await assert.rejects(backend.sql(db, 'SELECT a FROM t'), /no such table|does not exist/, 'rolled back');
+      const fixed = ['CREATE TABLE t (a integer)'];
+      const again = backend.withMigrations(db, [baseline, { version: 2, name: 'fixed', sqlite: fixed, postgres: fixed }]);
+      opened.push(again);
+      assert.deepEqual(await again.migrate(), { applied: [2], version: 2 });
+    });
+
+    test('nodes that migrate at the same time apply each migration once', async () => {
+      const db = await backend.fresh();
+      const results = await Promise.all([open(db).migrate(), open(db).migrate(), open(db).migrate()]);
+      assert.deepEqual(results.map((r) => r.applied).sort((a, b) => b.length - a.length), [[1, 2], [], []]);
+      assert.equal((await backend.sql(db, 'SELECT version FROM schema_migrations')).length, 2);
+    });
+
+    test('saved events come back ordered by counter with every field as saved', async () => {
+      const storage = await migrated();
+      const rows = eventRows(7);
+      // Saved newest first, so that counter order is not the order of insertion.
+      const saved = await storage.saveBatch(batch([...rows].reverse()));
+      assert.deepEqual(saved, { inserted: ALL, duplicates: 0 });
+      const page = await storage.listJobEvents(7, { limit: 1000, offset: 0 }, 'counter');
+      assert.equal(page.count, ALL);
+      assert.deepEqual(withoutIds(page.results), expected(rows));
+      assert.ok(page.results.every((e) => Number.isSafeInteger(e.id)), 'ids are numbers');
+      assert.equal(page.results[0]?.parent_uuid, null, 'playbook_on_start has no parent');
+      assert.equal(typeof page.results[0]?.event_data, 'object');
+      assert.ok(page.results.some((e) => e.changed) && page.results.some((e) => e.failed), 'true booleans too');
+      // ids follow the order of saving: the newest-first batch.
+      const byId = await storage.listJobEvents(7, { limit: 3, offset: 0 }, 'id');
+      assert.deepEqual(byId.results.map((e) => e.counter), [ALL, ALL - 1, ALL - 2]);
+    });
+
+    test('an event saved again is a duplicate, within a batch too', async () => {
+      const storage = await migrated();
+      const rows = eventRows(8);
+      await storage.saveBatch(batch(rows));
+      assert.deepEqual(await storage.saveBatch(batch(rows)), { inserted: 0, duplicates: ALL });
+      const [a, b] = eventRows(9) as [EventRow, EventRow];
+      assert.deepEqual(await storage.saveBatch(batch([a, b, { ...a, stdout: 'a second copy' }])), { inserted: 2, duplicates: 1 });
+      const page = await storage.listJobEvents(9, { limit: 10, offset: 0 }, 'counter');
+      assert.equal(page.count, 2);
+      assert.equal(page.results[0]?.stdout, a.stdout, 'the first copy is kept');
+      assert.equal(await storage.countEvents(), ALL + 2);
+    });
+
+    test("a host's summary replaces its earlier one", async () => {
+      const storage = await migrated();
+      const [h1, h2, h3] = statsSummaries(10) as [HostSummaryRow, HostSummaryRow, HostSummaryRow];
+      await storage.saveBatch(batch([], { hostSummaries: [h1, h2, h3] }));
+      const rerun = { ...h1, ok: 1, failures: 2, failed: true };
+      // Twice for one host in one batch: the last one wins.
+      await storage.saveBatch(batch([], { hostSummaries: [{ ...rerun, ok: 99 }, rerun] }));
+      const page = await storage.listHostSummaries(10, { limit: 10, offset: 0 });
+      assert.equal(page.count, 3);
+      assert.deepEqual(page.results.map(({ id: _id, ...rest }) => rest), [rerun, h2, h3]);
+      assert.ok(page.results.every((h) => Number.isSafeInteger(h.id)));
+      const second = await storage.listHostSummaries(10, { limit: 1, offset: 1 });
+      assert.deepEqual({ count: second.count, hosts: second.results.map((h) => h.host_name) }, { count: 3, hosts: ['h2'] });
+      assert.deepEqual(await storage.listHostSummaries(11, { limit: 10, offset: 0 }), { count: 0, results: [] });
+    });
+
+    test('a stream is complete once every event up to its final counter is stored', async () => {
+      const storage = await migrated();
+      const rows = eventRows(12);
+      const last = rows.pop() as EventRow;
+      assert.deepEqual(await storage.streamState(12), { job_id: 12, stored: 0, final_counter: null, completed_at: null });
+      await storage.saveBatch(batch(rows, { streamEnds: [{ job_id: 12, final_counter: ALL }] }));
+      assert.deepEqual(await storage.completeStreams([12]), []);
+      assert.deepEqual(await storage.streamState(12), { job_id: 12, stored: ALL - 1, final_counter: ALL, completed_at: null });
+      await storage.saveBatch(batch([last]));
+      assert.deepEqual(await storage.completeStreams([12, 12, 13]), [12]);
+      const state = await storage.streamState(12);
+      assert.deepEqual({ ...state, completed_at: null }, { job_id: 12, stored: ALL, final_counter: ALL, completed_at: null });
+      assert.match(state.completed_at ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+      assert.ok(Math.abs(Date.parse(state.completed_at ?? '') - Date.now()) < 60_000);
+      assert.deepEqual(await storage.completeStreams([12]), [], 'completed once');
+      assert.deepEqual(await storage.completeStreams([]), []);
+    });
+
+    test('events page by limit and offset, in counter order either way', async () => {
+      const storage = await migrated();
+      await storage.saveBatch(batch([...eventRows(14), ...eventRows(15).slice(0, 5)]));
+      const middle = await storage.listJobEvents(14, { limit: 50, offset: 100 }, 'counter');
+      assert.equal(middle.count, ALL);
+      assert.deepEqual(middle.results.map((e) => e.counter), Array.from({ length: 50 }, (_, i) => 101 + i));
+      const newest = await storage.listJobEvents(14, { limit: 3, offset: 0 }, '-counter');
+      assert.deepEqual(newest.results.map((e) => e.counter), [ALL, ALL - 1, ALL - 2]);
+      const tail = await storage.listJobEvents(14, { limit: 50, offset: ALL - 2 }, 'counter');
+      assert.deepEqual(tail.results.map((e) => e.counter), [ALL - 1, ALL]);
+      assert.deepEqual(await storage.listJobEvents(14, { limit: 10, offset: ALL }, 'counter'), { count: ALL, results: [] });
+      const latest = await storage.listJobEvents(14, { limit: 1, offset: 0 }, '-created');
+      assert.equal(latest.results[0]?.event, 'playbook_on_stats');
+      assert.equal((await storage.listJobEvents(15, { limit: 10, offset: 0 }, 'counter')).count, 5);
+      assert.equal(await storage.countEvents(), ALL + 5);
+    });
+
+    const refused = [
+      { what: 'an event without an event type', spoil: (e: EventRow) => ({ ...e, event: null as unknown as string }) },
+      ...backend.refuses,
+    ];
+    for (const { what, spoil } of refused) {
+      test(`a batch with ${what} saves nothing, and the next batch saves`, async () => {
+        const storage = await migrated();
+        const rows = eventRows(16);
+        rows[100] = spoil(rows[100] as EventRow);
+        const [summary] = statsSummaries(16);
+        await assert.rejects(storage.saveBatch(batch(rows, { hostSummaries: [summary as HostSummaryRow], streamEnds: [{ job_id: 16, final_counter: ALL }] })));
+        assert.equal(await storage.countEvents(), 0);
+        assert.deepEqual(await storage.streamState(16), { job_id: 16, stored: 0, final_counter: null, completed_at: null });
+        assert.equal((await storage.listHostSummaries(16, { limit: 10, offset: 0 })).count, 0);
+        assert.deepEqual(await storage.saveBatch(batch(eventRows(16))), { inserted: ALL, duplicates: 0 });
+      });
+    }
+
+    test('ping answers while open; close is idempotent', async () => {
+      const storage = await migrated();
+      await storage.ping();
+      assert.equal(await storage.countEvents(), 0);
+      await storage.close();
+      await storage.close();
+      await assert.rejects(storage.ping());
+    });
+  });
+}
+
+test('openStorage: SQLite in the data dir for "", PostgreSQL for postgres URLs, never showing the password', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'overseer-open-'));
+  try {
+    const sqlite = openStorage('', dir);
+    assert.deepEqual({ kind: sqlite.kind, location: sqlite.location }, { kind: 'sqlite', location: join(dir, 'overseer.db') });
+    await sqlite.close();
+    for (const url of ['postgres://overseer:s3cret@db.example:5432/overseer', 'postgresql://overseer@db.example/overseer?password=s3cret']) {
+      const postgres = openStorage(url, dir);
+      assert.equal(postgres.kind, 'postgres');
+      assert.doesNotMatch(postgres.location, /s3cret/);
+      assert.match(postgres.location, /db\.example/);
+      await postgres.close();
+    }
+    assert.throws(() => openStorage('mysql://db/overseer', dir), /postgres:\/\/ or postgresql:\/\//);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,148 @@
+// One receiver loop: take events from the queue into its processing list, save them in batches
+// (at batch_size events or buffer_ms after the first, whichever comes first), then empty the list.
+import type { Logger } from '../../src/logger.ts';
+import type { Handles } from '../../src/metrics/recorder.ts';
+import type { DeadLetter, EventQueue } from '../../src/redis/event-queue.ts';
+import type { EventRow, HostSummaryRow, Storage, StreamEnd } from '../../src/storage/storage.ts';
+import { parseEvent } from './parse.ts';
+import type { DeadReason } from '../../src/metrics/catalog.ts';
+
+/** How long an idle receiver blocks on the queue before looking at its stop signal again. */
+const IDLE_WAIT_MS = 500;
+
+export interface ReceiverOptions {
+  readonly queue: EventQueue;
+  readonly storage: Storage;
+  readonly metrics: Handles<'callback_receiver'>;
+  readonly log: Logger;
+  readonly nodeName: string;
+  readonly batchSize: number;
+  readonly bufferMs: number;
+  readonly maxEventBytes: number;
+}
+
+interface Parsed {
+  readonly events: EventRow[];
+  readonly summaries: HostSummaryRow[][];
+  readonly payloads: string[];
+  readonly createdMs: number[];
+  readonly ends: StreamEnd[];
+  readonly dead: DeadLetter[];
+}
+
+/** The callback receiver's work in one thread. */
+export class Receiver {
+  readonly #o: ReceiverOptions;
+  #buffer: string[] = [];
+  #firstAt = 0;
+
+  constructor(options: ReceiverOptions) {
+    this.#o = options;
+  }
+
+  /** Runs until the signal fires, then saves what it holds and returns. */
+  async run(signal: AbortSignal): Promise<void> {
+    const { queue, batchSize, bufferMs } = this.#o;
+    const leftover = await queue.leftover();
+    if (leftover.length > 0) {
+      this.#o.log.info({ events: leftover.length }, 'saving what this loop held when it stopped last time');
+      this.#hold(leftover);
+      await this.#flush();
+    }
+    while (!signal.aborted) {
+      const taken = await queue.take(batchSize - this.#buffer.length);
+      if (taken.length > 0) this.#hold(taken);
+      else {
+        const age = Date.now() - this.#firstAt;
+        if (this.#buffer.length > 0 && age >= bufferMs) await this.#flush();
+        else {
+          const one = await queue.waitForOne(this.#buffer.length > 0 ? bufferMs - age : IDLE_WAIT_MS);
+          if (one !== null) this.#hold([one]);
+        }
+      }
+      if (this.#buffer.length >= batchSize || (this.#buffer.length > 0 && Date.now() - this.#firstAt >= bufferMs)) {
+        await this.#flush();
+      }
+    }
+    if (this.#buffer.length > 0) await this.#flush();
+  }
+
+  #hold(payloads: string[]): void {
+    if (this.#buffer.length === 0) this.#firstAt = Date.now();
+    for (const p of payloads) this.#buffer.push(p);
+    this.#o.metrics.eventsPopped.inc(payloads.length);
+    this.#o.metrics.eventsInMemory.set(this.#buffer.length);
+  }
+
+  #parse(now: string): Parsed {
+    const out: Parsed = { events: [], summaries: [], payloads: [], createdMs: [], ends: [], dead: [] };
+    for (const payload of this.#buffer) {
+      const p = parseEvent(payload, this.#o.maxEventBytes, now);
+      if (p.kind === 'event') {
+        out.events.push(p.row);
+        out.summaries.push([...p.summaries]);
+        out.payloads.push(payload);
+        out.createdMs.push(p.createdMs);
+      } else if (p.kind === 'eof') out.ends.push(p.end);
+      else out.dead.push(this.#deadLetter(p.reason, p.detail, payload, now));
+    }
+    return out;
+  }
+
+  #deadLetter(reason: DeadReason, detail: string, payload: string, now: string): DeadLetter {
+    return { reason, detail, node: this.#o.nodeName, at: now, payload };
+  }
+
+  async #flush(): Promise<void> {
+    const { storage, metrics, log } = this.#o;
+    const now = new Date().toISOString();
+    const b = this.#parse(now);
+    const started = performance.now();
+    let inserted = 0;
+    let duplicates = 0;
+    let saved: number[] = []; // indexes of events now in the database
+    try {
+      ({ inserted, duplicates } = await storage.saveBatch({ events: b.events, hostSummaries: b.summaries.flat(), streamEnds: b.ends }));
+      saved = b.events.map((_, i) => i);
+      if (b.events.length > 0) metrics.batchSize.observe(b.events.length);
+    } catch (err) {
+      // One bad event must not keep the others out: save them one by one, dead-letter what still fails.
+      metrics.batchErrors.inc();
+      log.warn({ err, events: b.events.length }, 'batch insert failed; saving events one by one');
+      for (let i = 0; i < b.events.length; i++) {
+        try {
+          const r = await storage.saveBatch({ events: [b.events[i] as EventRow], hostSummaries: b.summaries[i] ?? [], streamEnds: [] });
+          inserted += r.inserted;
+          duplicates += r.duplicates;
+          saved.push(i);
+        } catch (one) {
+          b.dead.push(this.#deadLetter('insert_failed', (one as Error).message, b.payloads[i] as string, now));
+        }
+      }
+      if (b.ends.length > 0) await storage.saveBatch({ events: [], hostSummaries: [], streamEnds: b.ends });
+    }
+    metrics.insertSeconds.inc((performance.now() - started) / 1000);
+    metrics.eventsInserted.inc(inserted);
+    metrics.duplicates.inc(duplicates);
+
+    const jobs = [...new Set([...b.events.map((e) => e.job_id), ...b.ends.map((e) => e.job_id)])];
+    const completed = await storage.completeStreams(jobs);
+    metrics.streamsCompleted.inc(completed.length);
+    if (completed.length > 0) log.info({ jobs: completed }, 'job event streams complete');
+
+    const savedAt = Date.now();
+    let lagSum = 0;
+    for (const i of saved) {
+      const lag = Math.max(0, (savedAt - (b.createdMs[i] as number)) / 1000);
+      lagSum += lag;
+      metrics.processingLag.observe(lag);
+    }
+    if (saved.length > 0) metrics.processingAvgSeconds.set(lagSum / saved.length);
+    for (const d of b.dead) metrics.deadLettered.labels(d.reason).inc();
+    if (b.dead.length > 0) log.warn({ events: b.dead.length, reasons: [...new Set(b.dead.map((d) => d.reason))] }, 'events dead-lettered');
+
+    await this.#o.queue.done(b.dead);
+    this.#buffer = [];
+    metrics.eventsInMemory.set(0);
+  }
+}
