@@ -8,9 +8,9 @@ import { layoutFor } from '../../../src/metrics/layout.ts';
 import type { Handles } from '../../../src/metrics/recorder.ts';
 
 /**
- * The benchmark's service: the dispatcher's catalog metrics (33 families) plus the callback
- * receiver's (9, among them the one histogram), served together on one port. That is a larger
- * port than either real one, so ours is measured on the heavier side.
+ * The benchmark's service: the dispatcher's catalog metrics plus the callback receiver's (with
+ * its histograms and labelled counters), served together on one port. That is a larger port than
+ * either real one, so ours is measured on the heavier side; it follows the catalog as it grows.
  */
 export const BENCH_SPECS: readonly MetricSpec[] = [...specsOf('dispatcher'), ...specsOf('callback_receiver')];
 
@@ -20,20 +20,29 @@ export const BENCH_LAYOUT = layoutFor('dispatcher', BENCH_SPECS);
 /** Families every response must contain. */
 export const BENCH_FAMILIES = BENCH_SPECS.length;
 
-/** Incremented exactly once per thread or process (in recordOnce): its total says every one reported. */
-export const STARTED_COUNTER = 'dispatcher_pool_scale_up_events_total';
+const unlabelled = (type: MetricSpec['type']) => BENCH_SPECS.filter((s) => s.type === type && s.labels.length === 0);
+function pick(type: MetricSpec['type'], count: number, skip = 0): MetricSpec[] {
+  const found = unlabelled(type).slice(skip, skip + count);
+  if (found.length < count) throw new Error(`the bench needs ${skip + count} unlabelled ${type}s among the dispatcher and callback_receiver metrics`);
+  return found;
+}
 
-/** Names every response must contain (a counter, a gauge and the histogram's buckets). */
-export const KNOWN_NAMES = [STARTED_COUNTER, 'task_manager__schedule_seconds', 'callback_receiver_batch_events_insert_db_bucket'];
+/** The first unlabelled counter: incremented exactly once per thread or process (in recordOnce), so its total says every one reported. */
+const started = pick('counter', 1)[0] as MetricSpec;
+export const STARTED_COUNTER = started.name;
+
+/** What the busy loop records: 3 counters, 3 gauges, 1 histogram (the catalog's own, chosen by type). */
+const BUSY = { counters: pick('counter', 3, 1), gauges: pick('gauge', 3), histogram: BENCH_SPECS.find((s) => s.type === 'histogram') };
+if (BUSY.histogram === undefined) throw new Error('the bench needs a histogram among the dispatcher and callback_receiver metrics');
+
+/** Names every response must contain (a counter, a gauge and a histogram's buckets). */
+export const KNOWN_NAMES = [STARTED_COUNTER, (BUSY.gauges[0] as MetricSpec).name, `${BUSY.histogram.name}_bucket`];
 
 /** The handles of the benchmark's region (both services' keys; they do not collide). */
 export type BenchHandles = Handles<'dispatcher'> & Handles<'callback_receiver'>;
 
 export type Mode = 'idle' | 'busy';
 export const isMode = (v: unknown): v is Mode => v === 'idle' || v === 'busy';
-
-// Slots laid out for BENCH_SPECS have no labels; the scrape benchmark relies on it.
-for (const spec of BENCH_SPECS) if (spec.labels.length > 0) throw new Error(`bench metric ${spec.name} has labels`);
 
 /** What one recording operation needs; both our handles and prom-client metrics fit. */
 interface AnyCounter {
@@ -45,14 +54,27 @@ interface AnyGauge {
 interface AnyHistogram {
   observe(v: number): void;
 }
+interface AnyLabelled {
+  labels(...values: string[]): unknown;
+}
 
-/** Records one value into every metric: each series exists and has a value; STARTED_COUNTER becomes 1. */
+function labelCombinations(spec: MetricSpec): string[][] {
+  let combos: string[][] = [[]];
+  for (const label of spec.labels) combos = combos.flatMap((c) => label.values.map((v) => [...c, v]));
+  return combos;
+}
+
+/** Records one value into every series of every metric: each exists and has a value; STARTED_COUNTER becomes 1. */
 export function recordOnce(byKey: (key: string) => unknown): void {
   for (const spec of BENCH_SPECS) {
     const m = byKey(spec.key);
-    if (spec.type === 'counter') (m as AnyCounter).inc(1);
-    else if (spec.type === 'gauge') (m as AnyGauge).set(1);
-    else (m as AnyHistogram).observe(100);
+    if (m === undefined) throw new Error(`bench metric ${spec.key} missing`);
+    const series = spec.labels.length === 0 ? [m] : labelCombinations(spec).map((values) => (m as AnyLabelled).labels(...values));
+    for (const s of series) {
+      if (spec.type === 'counter') (s as AnyCounter).inc(1);
+      else if (spec.type === 'gauge') (s as AnyGauge).set(1);
+      else (s as AnyHistogram).observe(spec.buckets[0] as number);
+    }
   }
 }
 
@@ -68,20 +90,14 @@ export interface BusyOps {
 }
 
 export function busyOps(byKey: (key: string) => unknown): BusyOps {
-  const get = <T>(key: string) => {
-    const m = byKey(key);
-    if (m === undefined) throw new Error(`bench metric ${key} missing`);
+  const get = <T>(spec: MetricSpec | undefined) => {
+    const m = spec && byKey(spec.key);
+    if (m === undefined) throw new Error(`bench metric ${spec?.key} missing`);
     return m as T;
   };
-  return {
-    c1: get('eventsPopped'),
-    c2: get('tmScheduleCalls'),
-    c3: get('eventsInserted'),
-    g1: get('eventsInMemory'),
-    g2: get('tmScheduleSeconds'),
-    g3: get('activeTaskCount'),
-    h: get('batchSize'),
-  };
+  const [c1, c2, c3] = BUSY.counters;
+  const [g1, g2, g3] = BUSY.gauges;
+  return { c1: get(c1), c2: get(c2), c3: get(c3), g1: get(g1), g2: get(g2), g3: get(g3), h: get(BUSY.histogram) };
 }
 
 /** How long one busy slice runs before yielding to the event loop. */

@@ -1,9 +1,7 @@
 // The three scrape designs, each started with n threads or processes in a mode and serving
 // GET /metrics on a free loopback port. Each start either resolves with something to close, or
 // stops whatever it had started and rejects.
-import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { AggregatorRegistry } from 'prom-client';
@@ -14,53 +12,20 @@ import { ServicePool } from '../../../src/service-pool.ts';
 import { createLogger } from '../../../src/logger.ts';
 import { BENCH_LAYOUT, STARTED_COUNTER, type Mode } from './bench-metrics.ts';
 import { waitFor, withTimeout } from './measure.ts';
+import { START_TIMEOUT_MS, portOf, serveMetrics, type Running } from './serve.ts';
 
 export { startAggregator } from './aggregator-cluster.ts';
+export type { Running } from './serve.ts';
 
 /** One registry's getMetricsAsJSON() result, as it crosses the thread boundary. */
 type MetricJson = object;
-
-/** A design serving metrics; close() stops every thread or process it started. */
-export interface Running {
-  readonly port: number;
-  /** Processes it started besides this one (cluster workers). */
-  readonly pids: readonly number[];
-  close(): Promise<void>;
-}
 
 const file = (path: string) => fileURLToPath(new URL(path, import.meta.url));
 const RECORDER_WORKER = file('../workers/recorder.ts');
 const PULL_WORKER = file('../workers/pull-worker.ts');
 
-/** How long a design may take to have every thread or process up and reporting. */
-export const START_TIMEOUT_MS = 30_000;
 /** How long a pull-on-scrape reply may take (prom-client's clusterMetrics waits 5 s too). */
 const REPLY_TIMEOUT_MS = 5_000;
-
-export function portOf(server: Server): number {
-  return (server.address() as AddressInfo).port;
-}
-
-/** A plain GET /metrics server around a render function (the alternatives' HTTP side). */
-export async function serveMetrics(render: () => Promise<{ contentType: string; body: string }>): Promise<Server> {
-  const server = createServer((req, res) => {
-    if (req.url !== '/metrics') {
-      res.writeHead(404).end();
-      return;
-    }
-    render().then(
-      ({ contentType, body }) => {
-        res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(body) });
-        res.end(body);
-      },
-      (err: unknown) => {
-        res.writeHead(500, { 'content-type': 'text/plain' }).end(`${String(err)}\n`);
-      },
-    );
-  });
-  server.keepAliveTimeout = 65_000;
-  return listen(server, '127.0.0.1', 0);
-}
 
 /** (a) Ours: a ServicePool of n threads recording into shared regions; the metrics server reads them at scrape time. */
 export async function startOurs(n: number, mode: Mode): Promise<Running> {
@@ -152,19 +117,5 @@ export async function startPull(n: number, mode: Mode): Promise<Running> {
   } catch (err) {
     await close();
     throw err;
-  }
-}
-
-/** Resolves when the 'exit' of emitter comes, or after ms. */
-export async function exitWithin(emitter: NodeJS.EventEmitter, ms: number): Promise<boolean> {
-  const ac = new AbortController();
-  const timer = setTimeout(() => ac.abort(), ms);
-  try {
-    await once(emitter, 'exit', { signal: ac.signal });
-    return true;
-  } catch {
-    return false;
-  } finally {
-    clearTimeout(timer);
   }
 }
