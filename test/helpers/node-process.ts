@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePorts } from './ports.ts';
-import { waitFor } from './wait-for.ts';
+import { StopWaiting, waitFor } from './wait-for.ts';
 
 const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
 
@@ -84,7 +84,7 @@ export function startNode(args: string[], env: Record<string, string | undefined
       waitFor(`log "${msg}"`, () => {
         const found = logs.find((l) => l.msg === msg);
         if (found) return found;
-        if (code !== undefined) throw new Error(`exited with ${code} before logging "${msg}": ${errText}${logs.map((l) => l.msg).join(' | ')}`);
+        if (code !== undefined) throw new StopWaiting(`exited with ${code} before logging "${msg}": ${errText}${logs.map((l) => l.msg).join(' | ')}`);
         return undefined;
       }, timeoutMs),
     stop: async (signal = 'SIGTERM') => {

@@ -1,5 +1,8 @@
 import { setTimeout as delay } from 'node:timers/promises';
 
+/** Thrown by a check to stop waiting at once (the thing waited for can no longer happen). */
+export class StopWaiting extends Error {}
+
 /** Polls until check returns a value other than undefined/false, or fails after the deadline naming what it waited for. */
 export async function waitFor<T>(
   what: string,
@@ -13,6 +16,7 @@ export async function waitFor<T>(
       const v = await check();
       if (v !== undefined && v !== false) return v;
     } catch (err) {
+      if (err instanceof StopWaiting) throw err;
       last = err;
     }
     if (Date.now() > deadline) {
