@@ -7,7 +7,7 @@ import type { Server } from 'node:http';
 import type { Config } from './config/schema.ts';
 import { SERVICES, type ServiceName } from './metrics/catalog.ts';
 import { ServiceMetrics } from './metrics/service-metrics.ts';
-import { ServiceExposition, processMetricSources } from './metrics/exposition.ts';
+import { ServiceExposition, processMetricSources, type FamilySource } from './metrics/exposition.ts';
 import type { Handles } from './metrics/recorder.ts';
 import { ServicePool, type PoolSpec, type PooledService } from './service-pool.ts';
 import { PrivateRedis, privateRedisPaths, MAX_SOCKET_PATH } from './redis/private-redis.ts';
@@ -20,7 +20,11 @@ import { createRedis } from './redis/connect.ts';
 import { giveBackProcessing } from './redis/event-queue.ts';
 import { bindProblem, closeServer, createMetricsServer, listen } from './web/metrics-server.ts';
 import { createApi, type ApiHandler } from './web/api.ts';
-import type { ReceiverSettings } from './task-messages.ts';
+import type { ReceiverSettings, RelaySettings } from './task-messages.ts';
+import { layoutOf } from './metrics/layout.ts';
+import { SnapshotWriter } from './cluster/snapshot-writer.ts';
+import { listInstances, readCluster, type ClusterView } from './cluster/cluster-view.ts';
+import { attachRelayEndpoint } from './web/relay-endpoint.ts';
 import type { Redis } from 'ioredis';
 import { ensurePrograms, findProgram } from './system/programs.ts';
 import { claimDataDir, dataDirOwner } from './data-dir-lock.ts';
@@ -45,15 +49,16 @@ const DISPATCHER_IDLE_MS = 30_000;
 /** Each pooled service's pool, sized from the config. */
 export function poolSpecs(
   config: Config,
-  receiver: ReceiverSettings,
+  settings: { readonly receiver: ReceiverSettings; readonly relay: RelaySettings },
   files: Readonly<Record<PooledService, string>> = WORKER_FILES,
 ): PoolSpec[] {
+  const { receiver, relay } = settings;
   const s = config.services;
   const r = s.callback_receiver;
   return [
     { service: 'callback_receiver', filename: files.callback_receiver, minThreads: r.workers, maxThreads: r.workers, loops: r.workers, idleTimeoutMs: Infinity, workerData: receiver },
     { service: 'dispatcher', filename: files.dispatcher, minThreads: s.dispatcher.min_workers, maxThreads: s.dispatcher.max_workers, loops: 0, idleTimeoutMs: DISPATCHER_IDLE_MS },
-    { service: 'websockets', filename: files.websockets, minThreads: 1, maxThreads: 1, loops: 1, idleTimeoutMs: Infinity },
+    { service: 'websockets', filename: files.websockets, minThreads: 1, maxThreads: 1, loops: 1, idleTimeoutMs: Infinity, workerData: relay },
   ];
 }
 
@@ -87,6 +92,11 @@ export class Supervisor {
   #redisClient: Redis | undefined;
   #api: ApiHandler | undefined;
   #sampler: NodeJS.Timeout | undefined;
+  #snapshots: SnapshotWriter | undefined;
+  #relayEndpoint: { close(): Promise<void> } | undefined;
+  readonly #rejectedSeen = new Map<string, string>();
+  /** What each service's port serves, and what its snapshots hold. */
+  readonly #sources = new Map<ServiceName, FamilySource[]>();
   readonly #sqliteLock = createLockBuffer();
   #closing: Promise<boolean> | undefined;
   #releaseDataDir: () => void = () => {};
@@ -96,7 +106,8 @@ export class Supervisor {
     this.#log = options.log;
     this.#files = { ...WORKER_FILES, ...options.workerFiles };
     this.#onFatal = options.onFatal ?? ((why) => this.#log.fatal(why));
-    this.metrics = Object.fromEntries(SERVICES.map((s) => [s, new ServiceMetrics(s)])) as Record<ServiceName, ServiceMetrics>;
+    const peers = this.config.cluster.peers.map((p) => p.name);
+    this.metrics = Object.fromEntries(SERVICES.map((s) => [s, new ServiceMetrics(s, layoutOf(s, peers))])) as Record<ServiceName, ServiceMetrics>;
     this.#own = (this.metrics.web as ServiceMetrics<'web'>).localRecorder('supervisor').metrics;
   }
 
@@ -138,7 +149,30 @@ export class Supervisor {
       nodeName: c.node_name,
       version: VERSION,
       redisOk: async () => (await redis.ping().catch(() => '')) === 'PONG',
+      cluster: () => this.#readCluster(redis),
+      instances: async () => listInstances(redis, await this.#readCluster(redis)),
+      tokens: c.services.web.tokens,
+      allowAnonymousMetrics: c.services.web.allow_anonymous_metrics,
     });
+    if (c.services.web.tokens.length === 0) {
+      this.#log.warn({ bind: c.services.web.bind }, 'no API tokens configured: the API is open to anyone who can reach this loopback address');
+    }
+    (this.metrics.web as ServiceMetrics<'web'>).provide('snapshotAge', async () => {
+      const now = Date.now();
+      const newest = new Map<string, number>();
+      for (const s of (await this.#readCluster(redis)).snapshots) newest.set(s.node, Math.max(newest.get(s.node) ?? 0, s.at));
+      return [...newest].map(([node, at]) => ({ labels: { node }, value: Math.max(0, (now - at) / 1000) }));
+    });
+
+    if (c.cluster.mode === 'relay') {
+      this.#relayEndpoint = attachRelayEndpoint(this.#servers.get('web') as Server, {
+        secret: c.cluster.secret,
+        nodeName: c.node_name,
+        redis,
+        metrics: this.#own,
+        log: this.#log.child({ service: 'web' }),
+      });
+    }
 
     const r = c.services.callback_receiver;
     const given = await giveBackProcessing(redis, r.queue, c.node_name);
@@ -146,6 +180,14 @@ export class Supervisor {
     this.#startSampling(redis, r.queue);
 
     this.#assertNotClosing();
+    const relay: RelaySettings = {
+      nodeName: c.node_name,
+      logLevel: c.log_level,
+      redisUrl: this.#redisUrl,
+      mode: c.cluster.mode,
+      peers: c.cluster.peers,
+      secret: c.cluster.secret,
+    };
     const receiver: ReceiverSettings = {
       nodeName: c.node_name,
       logLevel: c.log_level,
@@ -158,7 +200,7 @@ export class Supervisor {
       maxEventBytes: r.max_event_bytes,
       sqliteLock: this.#sqliteLock,
     };
-    for (const spec of poolSpecs(c, receiver, this.#files)) {
+    for (const spec of poolSpecs(c, { receiver, relay }, this.#files)) {
       this.#pools.push(new ServicePool(spec, this.metrics[spec.service], this.#own, this.#log));
     }
     await Promise.all(
@@ -167,6 +209,16 @@ export class Supervisor {
         this.#log.info({ service: pool.spec.service, threads: pool.threads, max_threads: pool.spec.maxThreads }, 'service started');
       }),
     );
+    this.#snapshots = new SnapshotWriter({
+      redis,
+      node: c.node_name,
+      version: VERSION,
+      intervalMs: c.snapshot_interval_ms,
+      sources: this.#sources,
+      metrics: this.#own,
+      log: this.#log,
+    });
+    this.#snapshots.start();
     const ports = Object.fromEntries(SERVICES.map((s) => [s, `${c.services[s].bind}:${c.services[s].port}`]));
     this.#log.info({ ports }, 'ready');
   }
@@ -181,6 +233,18 @@ export class Supervisor {
       );
     void sample();
     this.#sampler = setInterval(sample, this.config.snapshot_interval_ms);
+  }
+
+  /** Reads every snapshot; counts each rejected one once, however often it is read. */
+  async #readCluster(redis: Redis): Promise<ClusterView> {
+    const view = await readCluster(redis);
+    for (const r of view.rejected) {
+      if (this.#rejectedSeen.get(r.key) === r.fingerprint) continue;
+      this.#rejectedSeen.set(r.key, r.fingerprint);
+      this.#own.snapshotsRejected.labels(r.reason).inc();
+      this.#log.warn({ key: r.key, reason: r.reason, detail: r.detail }, 'snapshot left out of the cluster metrics');
+    }
+    return view;
   }
 
   #assertNotClosing(): void {
@@ -238,6 +302,7 @@ export class Supervisor {
         const { bind, port } = this.config.services[service];
         const metrics = this.metrics[service];
         const sources = service === 'web' ? [...metrics.sources(), ...processMetricSources()] : metrics.sources();
+        this.#sources.set(service, sources);
         const api: ApiHandler | undefined =
           service === 'web' ? (req, res) => (this.#api ? this.#api(req, res) : Promise.resolve(false)) : undefined;
         const server = createMetricsServer(new ServiceExposition(sources), this.#log.child({ service }), api);
@@ -269,6 +334,8 @@ export class Supervisor {
         }),
       );
       clearInterval(this.#sampler);
+      await this.#snapshots?.close();
+      await this.#relayEndpoint?.close();
       await Promise.all([...this.#servers.values()].map(closeServer));
       await this.#storage?.close();
       this.#redisClient?.disconnect();

@@ -37,3 +37,13 @@ export interface ReceiverSettings {
   /** The process-wide SQLite write lock (see src/storage/write-lock.ts). */
   readonly sqliteLock: SharedArrayBuffer;
 }
+
+/** What the websockets (relay) thread needs to know (piscina workerData of its pool). */
+export interface RelaySettings {
+  readonly nodeName: string;
+  readonly logLevel: string;
+  readonly redisUrl: string;
+  readonly mode: 'shared_redis' | 'relay';
+  readonly peers: readonly { readonly name: string; readonly url: string }[];
+  readonly secret: string;
+}

@@ -86,6 +86,12 @@ export function loadConfig(sources: ConfigSources): Config {
       origin.set(key, `env ${variable}`);
     }
   }
+  const tokens = sources.env.OVERSEER_API_TOKENS;
+  if (tokens !== undefined) {
+    const list = tokens.split(',').map((t) => t.trim()).filter(Boolean);
+    tree = merge(tree, { services: { web: { tokens: list } } });
+    origin.set('services.web.tokens', 'env OVERSEER_API_TOKENS');
+  }
   const where = arg.file ? ` in ${arg.file}` : '';
   problems.push(...validate(tree, (path) => (origin.has(path) ? `${path} (from ${origin.get(path)})` : `${path}${where}`)));
   if (problems.length > 0) {

@@ -8,6 +8,14 @@ export interface Listen {
   readonly port: number;
 }
 
+export const CLUSTER_MODES = ['shared_redis', 'relay'] as const;
+
+/** A peer node, for the relay: its name and its web service's address. */
+export interface Peer {
+  readonly name: string;
+  readonly url: string;
+}
+
 /** The validated, frozen configuration. Every key is present. */
 export interface Config {
   readonly node_name: string;
@@ -17,8 +25,13 @@ export interface Config {
   readonly snapshot_interval_ms: number;
   readonly shutdown_timeout_ms: number;
   readonly log_level: (typeof LOG_LEVELS)[number];
+  readonly cluster: {
+    readonly mode: (typeof CLUSTER_MODES)[number];
+    readonly peers: readonly Peer[];
+    readonly secret: string;
+  };
   readonly services: {
-    readonly web: Listen;
+    readonly web: Listen & { readonly tokens: readonly string[]; readonly allow_anonymous_metrics: boolean };
     readonly callback_receiver: Listen & {
       readonly workers: number;
       readonly queue: string;
@@ -36,6 +49,12 @@ type Check = (value: unknown) => string | undefined;
 interface Tree {
   readonly [key: string]: Check | Tree;
 }
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Whether an address to listen on is this machine's loopback. */
+export const isLoopback = (bind: string): boolean => bind === 'localhost' || bind === '::1' || bind.startsWith('127.');
 
 const show = (v: unknown): string => (typeof v === 'string' || typeof v === 'object' ? JSON.stringify(v) : String(v));
 
@@ -81,6 +100,36 @@ const address: Check = (v) =>
 const redisKey: Check = (v) =>
   typeof v === 'string' && /^[A-Za-z0-9_:.-]+$/.test(v) ? undefined : `${show(v)} is not a Redis key name; expected letters, digits and _ : . -`;
 
+const bool: Check = (v) => (typeof v === 'boolean' ? undefined : `${show(v)} is not true or false`);
+
+const tokens: Check = (v) => {
+  if (!Array.isArray(v)) return `${show(v)} is not a list; expected a list of tokens`;
+  const bad = v.findIndex((t) => typeof t !== 'string' || t.length < 16);
+  return bad < 0 ? undefined : `item ${bad + 1} is ${typeof v[bad] === 'string' ? 'shorter than 16 characters' : 'not a string'}; expected tokens of at least 16 characters`;
+};
+
+const peers: Check = (v) => {
+  if (!Array.isArray(v)) return `${show(v)} is not a list; expected a list of {name, url}`;
+  const names = new Set<string>();
+  for (const [i, p] of v.entries()) {
+    const at = `item ${i + 1}`;
+    if (!isPlainObject(p) || typeof p.name !== 'string' || p.name === '' || typeof p.url !== 'string') {
+      return `${at} is ${show(p)}; expected {name: "…", url: "ws://host:port"}`;
+    }
+    const extra = Object.keys(p).filter((k) => k !== 'name' && k !== 'url');
+    if (extra.length > 0) return `${at} has unknown key ${extra[0]}; expected name and url`;
+    if (names.has(p.name)) return `${at} repeats the name ${show(p.name)}; expected each peer once`;
+    names.add(p.name);
+    try {
+      const u = new URL(p.url);
+      if (!['ws:', 'wss:', 'http:', 'https:'].includes(u.protocol)) throw new Error();
+    } catch {
+      return `${at} has url ${show(p.url)}; expected ws://host:port or wss://host:port of the peer's web service`;
+    }
+  }
+  return undefined;
+};
+
 const port = int(1, 65535, 'a TCP port');
 const workers = int(1, 256, 'a thread count');
 const listen = { bind: address, port };
@@ -93,8 +142,13 @@ const SCHEMA: Tree = {
   snapshot_interval_ms: int(100, 3_600_000, 'milliseconds'),
   shutdown_timeout_ms: int(0, 3_600_000, 'milliseconds'),
   log_level: oneOf(LOG_LEVELS),
+  cluster: {
+    mode: oneOf(CLUSTER_MODES),
+    peers,
+    secret: string,
+  },
   services: {
-    web: listen,
+    web: { ...listen, tokens, allow_anonymous_metrics: bool },
     callback_receiver: {
       ...listen,
       workers,
@@ -108,8 +162,6 @@ const SCHEMA: Tree = {
   },
 };
 
-const isPlainObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function walk(tree: Tree, value: unknown, path: string, label: (path: string) => string, out: string[]): void {
   if (!isPlainObject(value)) {
@@ -140,6 +192,19 @@ function crossChecks(value: Record<string, unknown>, label: (path: string) => st
     out.push(
       `${label('services.dispatcher.min_workers')}: ${show(d.min_workers)} is more than max_workers ${show(d.max_workers)}; expected min_workers ≤ max_workers`,
     );
+  }
+  const web = isPlainObject(services.web) ? services.web : {};
+  if (Array.isArray(web.tokens) && web.tokens.length === 0 && address(web.bind) === undefined && !isLoopback(web.bind as string)) {
+    out.push(
+      `${label('services.web.tokens')}: [] while services.web.bind is ${show(web.bind)}; expected at least one token (or OVERSEER_API_TOKENS) when the API listens beyond loopback`,
+    );
+  }
+  const cluster = isPlainObject(value.cluster) ? value.cluster : {};
+  if (cluster.mode === 'relay' && Array.isArray(cluster.peers) && cluster.peers.length > 0 && typeof cluster.secret === 'string' && cluster.secret.length < 16) {
+    out.push(`${label('cluster.secret')}: ${cluster.secret === '' ? '""' : 'the secret'} is shorter than 16 characters; expected a shared secret of at least 16 characters for the relay`);
+  }
+  if (Array.isArray(cluster.peers) && typeof value.node_name === 'string' && value.node_name !== '' && cluster.peers.some((p) => isPlainObject(p) && p.name === value.node_name)) {
+    out.push(`${label('cluster.peers')}: lists this node (${show(value.node_name)}); expected only the other nodes`);
   }
   const owner = new Map<number, string>();
   for (const [name, s] of Object.entries(services)) {

@@ -14,8 +14,11 @@ export type GaugeCombine = 'sum' | 'max' | 'min' | 'last';
 
 export interface LabelSpec {
   readonly name: string;
-  /** Every value the label may take: slots for each are laid out at thread start. */
-  readonly values: readonly string[];
+  /**
+   * Every value the label may take: slots for each are laid out at thread start. 'peers': the
+   * names of cluster.peers in the config, known at start.
+   */
+  readonly values: readonly string[] | 'peers';
 }
 
 interface BaseSpec {
@@ -27,6 +30,11 @@ interface BaseSpec {
   readonly labels: readonly LabelSpec[];
   /** AWX's name for the same metric, where there is one. */
   readonly awx?: string;
+  /**
+   * Computed by the supervisor at scrape time rather than recorded by threads (its label values
+   * are not known in advance, such as the nodes of the cluster). It has no slots in thread memory.
+   */
+  readonly computed?: true;
 }
 export interface CounterSpec extends BaseSpec {
   readonly type: 'counter';
@@ -54,6 +62,12 @@ const histogram = <const S extends Input<HistogramSpec>>(s: S) =>
 
 const pooledService = { name: 'service', values: POOLED_SERVICES } as const;
 
+/** Why a node's snapshot was left out of /api/v2/metrics or refused by the relay endpoint. */
+export const REJECT_REASONS = ['malformed', 'format', 'expired', 'signature'] as const;
+export type RejectReason = (typeof REJECT_REASONS)[number];
+
+const peer = { name: 'peer', values: 'peers' } as const;
+
 /** Why the callback receiver dead-lettered an event (the `reason` label). */
 export const DEAD_REASONS = ['oversized', 'invalid_json', 'invalid_event', 'missing_uuid', 'insert_failed'] as const;
 export type DeadReason = (typeof DEAD_REASONS)[number];
@@ -77,6 +91,41 @@ export const CATALOG = [
     name: 'overseer_thread_restarts_total',
     help: 'Service loops restarted by the supervisor after a thread crashed or its loop failed.',
     labels: [pooledService],
+  }),
+
+  counter({
+    key: 'snapshotsWritten',
+    service: 'web',
+    name: 'overseer_cluster_snapshots_written_total',
+    help: 'Service snapshots this node wrote to Redis.',
+  }),
+  counter({
+    key: 'snapshotWriteSeconds',
+    service: 'web',
+    name: 'overseer_cluster_snapshot_write_seconds_total',
+    help: 'Time spent taking and writing snapshots.',
+  }),
+  counter({
+    key: 'snapshotsReceived',
+    service: 'web',
+    name: 'overseer_cluster_snapshots_received_total',
+    help: 'Snapshots received from peers over the relay and stored in this node\'s Redis.',
+  }),
+  counter({
+    key: 'snapshotsRejected',
+    service: 'web',
+    name: 'overseer_cluster_snapshots_rejected_total',
+    help: 'Snapshots left out of /api/v2/metrics or refused by the relay endpoint, by reason.',
+    labels: [{ name: 'reason', values: REJECT_REASONS }],
+  }),
+  gauge({
+    key: 'snapshotAge',
+    service: 'web',
+    name: 'overseer_cluster_snapshot_age_seconds',
+    help: 'Age of the newest snapshot of each node in Redis, this node included.',
+    labels: [{ name: 'node', values: [] }],
+    combine: 'last',
+    computed: true,
   }),
 
   // --- callback_receiver (AWX CallbackReceiverMetrics) ---
@@ -174,6 +223,14 @@ export const CATALOG = [
     help: 'Time from an event being created to being saved, per event.',
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
   }),
+
+  // --- websockets: the relay to peer nodes ---
+  counter({ key: 'relayMessages', service: 'websockets', name: 'overseer_relay_messages_total', help: 'Snapshots sent to each peer.', labels: [peer] }),
+  counter({ key: 'relayBytes', service: 'websockets', name: 'overseer_relay_bytes_total', help: 'Bytes sent to each peer.', labels: [peer] }),
+  gauge({ key: 'relayConnected', service: 'websockets', name: 'overseer_relay_connected', help: '1 while the websocket to the peer is open, else 0.', labels: [peer], combine: 'last' }),
+  counter({ key: 'relayReconnects', service: 'websockets', name: 'overseer_relay_reconnects_total', help: 'Attempts to connect to each peer again after a connection was lost or failed.', labels: [peer] }),
+  counter({ key: 'relayDropped', service: 'websockets', name: 'overseer_relay_dropped_total', help: 'Snapshots not sent because the peer was not connected (the next one replaces them).', labels: [peer] }),
+  counter({ key: 'relayRejected', service: 'websockets', name: 'overseer_relay_rejected_total', help: 'Snapshots a peer refused (wrong secret, malformed).', labels: [peer] }),
 
   // --- dispatcher pool (AWX DispatcherMetrics) ---
   gauge({

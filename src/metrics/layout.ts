@@ -34,9 +34,13 @@ function widthOf(spec: MetricSpec): number {
   return spec.buckets.length + 2;
 }
 
-function labelCombinations(spec: MetricSpec): string[][] {
+function labelCombinations(spec: MetricSpec, peers: readonly string[]): string[][] {
+  if (spec.computed) return [];
   let combos: string[][] = [[]];
-  for (const label of spec.labels) combos = combos.flatMap((c) => label.values.map((v) => [...c, v]));
+  for (const label of spec.labels) {
+    const values = label.values === 'peers' ? peers : label.values;
+    combos = combos.flatMap((c) => values.map((v) => [...c, v]));
+  }
   return combos;
 }
 
@@ -49,13 +53,13 @@ function checkSpec(spec: MetricSpec): void {
   }
 }
 
-function buildLayout(service: ServiceName, specs: readonly MetricSpec[]): ServiceLayout {
+function buildLayout(service: ServiceName, specs: readonly MetricSpec[], peers: readonly string[]): ServiceLayout {
   let offset = 0;
   const cumulative: number[] = [];
   const metrics = specs.map((spec): MetricLayout => {
     checkSpec(spec);
     const width = widthOf(spec);
-    const series = labelCombinations(spec).map((values) => {
+    const series = labelCombinations(spec, peers).map((values) => {
       const labels = Object.fromEntries(spec.labels.map((l, i) => [l.name, values[i] as string]));
       const s = { labels, values, offset };
       if (spec.type !== 'gauge') for (let i = 0; i < width; i++) cumulative.push(offset + i);
@@ -67,19 +71,23 @@ function buildLayout(service: ServiceName, specs: readonly MetricSpec[]): Servic
   return { service, metrics, size: offset, cumulative: Uint32Array.from(cumulative) };
 }
 
-const layouts = new Map<ServiceName, ServiceLayout>();
+const layouts = new Map<string, ServiceLayout>();
 
-/** The region layout of a service (memoized; identical in every thread). */
-export function layoutOf(service: ServiceName): ServiceLayout {
-  let layout = layouts.get(service);
+/**
+ * The region layout of a service (memoized; identical in every thread that is given the same
+ * peers, the values of `peer` labels, which come from the config).
+ */
+export function layoutOf(service: ServiceName, peers: readonly string[] = []): ServiceLayout {
+  const key = `${service}\0${peers.join('\0')}`;
+  let layout = layouts.get(key);
   if (layout === undefined) {
-    layout = buildLayout(service, specsOf(service));
-    layouts.set(service, layout);
+    layout = buildLayout(service, specsOf(service), peers);
+    layouts.set(key, layout);
   }
   return layout;
 }
 
 /** A layout for specs outside the catalog: for tests and benchmarks of the mechanism itself. */
-export function layoutFor(service: ServiceName, specs: readonly MetricSpec[]): ServiceLayout {
-  return buildLayout(service, specs);
+export function layoutFor(service: ServiceName, specs: readonly MetricSpec[], peers: readonly string[] = []): ServiceLayout {
+  return buildLayout(service, specs, peers);
 }

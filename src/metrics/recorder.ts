@@ -96,14 +96,16 @@ export class Labelled<H> {
 }
 
 type LeafOf<E> = E extends { type: 'counter' } ? Counter : E extends { type: 'gauge' } ? Gauge : Histogram;
-type ValuesOf<L> = { -readonly [K in keyof L]: L[K] extends { values: readonly (infer V)[] } ? V : never };
+type ValuesOf<L> = {
+  -readonly [K in keyof L]: L[K] extends { values: 'peers' } ? string : L[K] extends { values: readonly (infer V)[] } ? V : never;
+};
 type HandleOf<E extends CatalogEntry> = E['labels'] extends readonly []
   ? LeafOf<E>
   : { labels(...values: ValuesOf<E['labels']>): LeafOf<E> };
 
 /** The typed recording handles of one service: `metrics.<key>.inc()`, `metrics.<key>.labels(...).observe(v)`. */
 export type Handles<S extends ServiceName> = {
-  readonly [E in Extract<CatalogEntry, { service: S }> as E['key']]: HandleOf<E>;
+  readonly [E in Exclude<Extract<CatalogEntry, { service: S }>, { computed: true }> as E['key']]: HandleOf<E>;
 };
 
 function leafOf(m: MetricLayout, slots: Float64Array, at: number): Counter | Gauge | Histogram {
@@ -140,6 +142,6 @@ export interface Recorder<S extends ServiceName> {
 export function createRecorder<S extends ServiceName>(service: S, layout: ServiceLayout = layoutOf(service)): Recorder<S> {
   const buffer = new SharedArrayBuffer(layout.size * Float64Array.BYTES_PER_ELEMENT);
   const slots = new Float64Array(buffer);
-  const metrics = Object.fromEntries(layout.metrics.map((m) => [m.spec.key, handleOf(m, slots)]));
+  const metrics = Object.fromEntries(layout.metrics.filter((m) => !m.spec.computed).map((m) => [m.spec.key, handleOf(m, slots)]));
   return { service, buffer, metrics: Object.freeze(metrics) as Handles<S> };
 }

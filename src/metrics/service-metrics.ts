@@ -1,6 +1,6 @@
 import type { ServiceName } from './catalog.ts';
 import { layoutOf, type ServiceLayout } from './layout.ts';
-import { aggregateMetric, retireRegion, type Family } from './aggregate.ts';
+import { aggregateMetric, retireRegion, type Family, type Sample } from './aggregate.ts';
 import { createRecorder, type Recorder } from './recorder.ts';
 import type { FamilySource } from './exposition.ts';
 import { OverseerError } from '../errors.ts';
@@ -17,6 +17,7 @@ export class ServiceMetrics<S extends ServiceName = ServiceName> {
   readonly layout: ServiceLayout;
   readonly #live = new Map<RegionId, Float64Array>();
   readonly #retired: Float64Array;
+  readonly #computed = new Map<string, () => Promise<readonly Sample[]>>();
 
   constructor(service: S, layout: ServiceLayout = layoutOf(service)) {
     this.service = service;
@@ -68,13 +69,23 @@ export class ServiceMetrics<S extends ServiceName = ServiceName> {
     return aggregateMetric(m, [...this.#live.values()], this.#retired);
   }
 
-  /** One scrape-time source per metric, for the service's registries. */
+  /** Supplies the samples of a computed catalog metric (one the supervisor works out at scrape time). */
+  provide(key: string, collect: () => Promise<readonly Sample[]>): void {
+    if (!this.layout.metrics.some((m) => m.spec.key === key && m.spec.computed)) {
+      throw new RangeError(`${this.service} has no computed metric ${key}`);
+    }
+    this.#computed.set(key, collect);
+  }
+
+  /** One scrape-time source per metric, for the service's registries and snapshots. */
   sources(): FamilySource[] {
     return this.layout.metrics.map(({ spec }, i) => ({
       name: spec.name,
       help: spec.help,
       type: spec.type,
-      collect: () => this.family(i),
+      collect: spec.computed
+        ? async (): Promise<Family> => ({ name: spec.name, help: spec.help, type: spec.type, samples: [...((await this.#computed.get(spec.key)?.()) ?? [])] })
+        : () => this.family(i),
     }));
   }
 }

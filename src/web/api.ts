@@ -2,7 +2,13 @@
 // `detail` messages) so that clients written for AWX read it unchanged.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { OverseerError } from '../errors.ts';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { EVENT_ORDERS, type EventOrder, type Storage } from '../storage/storage.ts';
+import { SERVICES, type ServiceName } from '../metrics/catalog.ts';
+import { ServiceExposition } from '../metrics/exposition.ts';
+import type { Family } from '../metrics/aggregate.ts';
+import type { ClusterView, Filter, Instance } from '../cluster/cluster-view.ts';
+import { mergeFamilies } from '../cluster/cluster-view.ts';
 
 const DEFAULT_PAGE_SIZE = 50;
 /** AWX's MAX_PAGE_SIZE. */
@@ -18,6 +24,13 @@ export interface ApiDeps {
   readonly version: string;
   /** Resolves true when Redis answers. */
   readonly redisOk: () => Promise<boolean>;
+  /** Every node's snapshots in Redis now (for /api/v2/metrics/). */
+  readonly cluster: () => Promise<ClusterView>;
+  /** Every node seen (for /api/v2/instances/). */
+  readonly instances: () => Promise<Instance[]>;
+  /** Bearer tokens; none means the API is open (allowed only on loopback, see the config checks). */
+  readonly tokens: readonly string[];
+  readonly allowAnonymousMetrics: boolean;
 }
 
 /** Answers a request it owns and resolves true, or resolves false for a path outside /api/v2. */
@@ -26,6 +39,8 @@ export type ApiHandler = (req: IncomingMessage, res: ServerResponse) => Promise<
 interface Reply {
   readonly status: number;
   readonly body: unknown;
+  /** A body that is not JSON (Prometheus text), with its content type. */
+  readonly text?: { readonly contentType: string; readonly body: string };
 }
 
 type FieldErrors = Record<string, string[]>;
@@ -38,6 +53,8 @@ interface Paging {
 
 const JOB_LIST = /^\/api\/v2\/jobs\/([^/]+)\/(job_events|job_host_summaries)\/?$/;
 const PING = /^\/api\/v2\/ping\/?$/;
+const METRICS = /^\/api\/v2\/metrics\/?$/;
+const INSTANCES = /^\/api\/v2\/instances\/?$/;
 
 /**
  * The /api/v2 request handler. When the database fails it answers 500 and then rejects with an
@@ -53,8 +70,18 @@ export function createApi(deps: ApiDeps): ApiHandler {
 
     let run: (() => Promise<Reply>) | undefined;
     const list = JOB_LIST.exec(path);
+    let needsToken = true;
     if (PING.test(path)) {
       run = () => ping(deps);
+      needsToken = false; // load balancers and probes check it without credentials, as in AWX
+    } else if (METRICS.test(path)) {
+      run = () => clusterMetrics(deps, query, req.headers.accept);
+      needsToken = !deps.allowAnonymousMetrics;
+    } else if (INSTANCES.test(path)) {
+      run = async () => {
+        const results = await deps.instances();
+        return { status: 200, body: { count: results.length, next: null, previous: null, results } };
+      };
     } else if (list !== null) {
       const jobId = positiveInt(list[1] ?? '');
       const kind = list[2] === 'job_events' ? 'events' : 'summaries';
@@ -66,6 +93,11 @@ export function createApi(deps: ApiDeps): ApiHandler {
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       send(req, res, { status: 405, body: { detail: `Method "${req.method}" not allowed.` } }, { allow: 'GET, HEAD' });
+      return true;
+    }
+    const denied = needsToken ? authenticate(deps.tokens, req.headers.authorization) : undefined;
+    if (denied !== undefined) {
+      send(req, res, { status: 401, body: { detail: denied } }, { 'www-authenticate': 'Bearer realm="overseer"' });
       return true;
     }
     let reply: Reply;
@@ -83,9 +115,49 @@ export function createApi(deps: ApiDeps): ApiHandler {
 }
 
 function send(req: IncomingMessage, res: ServerResponse, reply: Reply, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(reply.body);
-  res.writeHead(reply.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+  const text = reply.text?.body ?? JSON.stringify(reply.body);
+  const type = reply.text?.contentType ?? 'application/json';
+  res.writeHead(reply.status, { 'content-type': type, 'content-length': Buffer.byteLength(text), ...headers });
   res.end(req.method === 'HEAD' ? undefined : text);
+}
+
+const digest = (t: string) => createHash('sha256').update(t).digest();
+
+/** Why a request is refused, or undefined when its bearer token is one of the tokens (or none are configured). */
+function authenticate(tokens: readonly string[], header: string | undefined): string | undefined {
+  if (tokens.length === 0) return undefined;
+  const given = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '')?.[1];
+  if (given === undefined) return 'Authentication credentials were not provided.';
+  // Compare digests, so that neither length nor content leaks through timing.
+  const g = digest(given);
+  return tokens.some((t) => timingSafeEqual(digest(t), g)) ? undefined : 'Invalid token.';
+}
+
+const METRIC_PARAMS = ['node', 'metric', 'service', 'format'];
+
+/** /api/v2/metrics/: every live node's snapshots, one family per metric, a `node` label on each sample. */
+async function clusterMetrics(deps: ApiDeps, query: URLSearchParams, accept: string | undefined): Promise<Reply> {
+  const errors: FieldErrors = Object.create(null) as FieldErrors;
+  const fail = (field: string, message: string) => (errors[field] ??= []).push(message);
+  for (const key of new Set(query.keys())) {
+    if (!METRIC_PARAMS.includes(key)) fail(key, `${key} is not a query parameter here; expected ${METRIC_PARAMS.join(', ')}`);
+  }
+  const service = query.get('service') ?? undefined;
+  if (service !== undefined && !SERVICES.includes(service as ServiceName)) fail('service', `service must be one of ${SERVICES.join(', ')}; got ${JSON.stringify(service)}`);
+  const format = query.get('format') ?? 'txt';
+  if (format !== 'txt' && format !== 'json') fail('format', `format must be txt or json; got ${JSON.stringify(format)}`);
+  if (Object.keys(errors).length > 0) return { status: 400, body: errors };
+
+  const view = await deps.cluster();
+  const filter: Filter = { nodes: new Set(query.getAll('node')), metrics: new Set(query.getAll('metric')), service: service as ServiceName | undefined };
+  const families = mergeFamilies(view.snapshots, filter);
+  if (format === 'json') {
+    const nodes = view.snapshots.map((s) => ({ node: s.node, service: s.service, version: s.version, at: new Date(s.at).toISOString() }));
+    return { status: 200, body: { families, nodes, rejected: view.rejected } };
+  }
+  const exposition = new ServiceExposition(families.map((f: Family) => ({ name: f.name, help: f.help, type: f.type, collect: () => f })));
+  const rendered = await exposition.render(accept);
+  return { status: 200, body: null, text: { contentType: rendered.contentType, body: rendered.body } };
 }
 
 /** A canonical decimal id ≥ 1 that a JavaScript number holds exactly, or undefined. */

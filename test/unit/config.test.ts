@@ -107,3 +107,32 @@ test('a file that is not YAML, or not a mapping, is reported, not thrown raw', (
   assert.match(problemsOf(() => load('services: [\n'))[0] as string, /^config file: .*c\.yaml is not valid YAML: /);
   assert.match(problemsOf(() => load('- a\n- b\n'))[0] as string, /^config file: .*c\.yaml holds a list; expected a mapping of keys$/);
 });
+
+test('cluster and API keys: tokens required beyond loopback, a relay needs a secret, peers are checked', () => {
+  const problems = problemsOf(() =>
+    load(
+      [
+        'node_name: a',
+        'cluster:',
+        '  mode: relay',
+        '  peers: [{ name: b, url: "ws://127.0.0.1:9013" }, { name: a, url: "ws://127.0.0.1:9113" }]',
+        '  secret: short',
+        'services:',
+        '  web: { bind: 0.0.0.0 }',
+      ].join('\n'),
+    ),
+  );
+  assert.ok(problems.some((p) => /^services\.web\.tokens in .*: \[\] while services\.web\.bind is "0\.0\.0\.0"; expected at least one token/.test(p)), problems.join('\n'));
+  assert.ok(problems.some((p) => /^cluster\.secret in .*: the secret is shorter than 16 characters/.test(p)));
+  assert.ok(problems.some((p) => /^cluster\.peers in .*: lists this node \("a"\); expected only the other nodes$/.test(p)));
+  assert.equal(problems.length, 3, problems.join('\n'));
+  const badPeer = problemsOf(() => load('cluster:\n  peers: [{ name: b, url: "ftp://x" }]\n'));
+  assert.match(badPeer[0] as string, /^cluster\.peers in .*: item 1 has url "ftp:\/\/x"; expected ws:\/\/host:port/);
+});
+
+test('OVERSEER_API_TOKENS replaces the token list, and then the API may listen beyond loopback', () => {
+  const c = load('services:\n  web: { bind: 0.0.0.0 }\n', { OVERSEER_API_TOKENS: 'aaaaaaaaaaaaaaaa, bbbbbbbbbbbbbbbb' });
+  assert.deepEqual(c.services.web.tokens, ['aaaaaaaaaaaaaaaa', 'bbbbbbbbbbbbbbbb']);
+  const short = problemsOf(() => load(undefined, { OVERSEER_API_TOKENS: 'x' }));
+  assert.match(short[0] as string, /^services\.web\.tokens \(from env OVERSEER_API_TOKENS\): item 1 is shorter than 16 characters/);
+});

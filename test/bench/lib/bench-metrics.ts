@@ -60,7 +60,10 @@ interface AnyLabelled {
 
 function labelCombinations(spec: MetricSpec): string[][] {
   let combos: string[][] = [[]];
-  for (const label of spec.labels) combos = combos.flatMap((c) => label.values.map((v) => [...c, v]));
+  for (const label of spec.labels) {
+    const values = label.values === 'peers' ? [] : label.values;
+    combos = combos.flatMap((c) => values.map((v) => [...c, v]));
+  }
   return combos;
 }
 
