@@ -2,89 +2,21 @@
 // of a real ansible-runner run: what an AWX client sees.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { SqliteStorage } from '../../src/storage/sqlite.ts';
-import type { EventRow, HostSummaryRow, Storage } from '../../src/storage/storage.ts';
+import type { Storage } from '../../src/storage/storage.ts';
 import { ServiceExposition } from '../../src/metrics/exposition.ts';
 import { closeServer, createMetricsServer, listen } from '../../src/web/metrics-server.ts';
 import { createApi } from '../../src/web/api.ts';
 import { tempDir } from '../helpers/node-process.ts';
+import { fixtureEvents, fixtureRows } from '../helpers/events.ts';
 
-const FIXTURE = new URL('../../../shared/fixtures/ansible-runner-site-yml.jsonl', import.meta.url);
 const JOB = 7;
 const EVENTS = `/api/v2/jobs/${JOB}/job_events/`;
-
-interface RunnerEvent {
-  uuid: string;
-  counter: number;
-  event: string;
-  stdout: string;
-  start_line: number;
-  end_line: number;
-  created: string;
-  parent_uuid?: string;
-  event_data: Record<string, unknown>;
-}
-
-const runnerEvents = readFileSync(FIXTURE, 'utf8')
-  .split('\n')
-  .filter((line) => line.trim() !== '')
-  .map((line) => JSON.parse(line) as RunnerEvent);
-
-const text = (v: unknown): string => (typeof v === 'string' ? v : '');
-
-function eventRow(jobId: number, e: RunnerEvent, modified: string): EventRow {
-  const d = e.event_data;
-  return {
-    job_id: jobId,
-    uuid: e.uuid,
-    counter: e.counter,
-    event: e.event,
-    event_data: JSON.stringify(d),
-    stdout: e.stdout,
-    start_line: e.start_line,
-    end_line: e.end_line,
-    // ansible-runner writes naive times; AWX takes them as UTC.
-    created: /(Z|[+-]\d\d:\d\d)$/.test(e.created) ? new Date(e.created).toISOString() : `${e.created}Z`,
-    modified,
-    host_name: text(d.host),
-    task: text(d.task),
-    play: text(d.play),
-    role: text(d.role),
-    changed: false,
-    failed: false,
-    // ansible-runner puts parent_uuid beside event_data, not in it.
-    parent_uuid: e.parent_uuid ?? (text(d.parent_uuid) || null),
-  };
-}
-
-/** One row per host named in the playbook_on_stats event, as the callback receiver would save. */
-function hostSummaries(jobId: number): HostSummaryRow[] {
-  const stats = runnerEvents.find((e) => e.event === 'playbook_on_stats')?.event_data ?? {};
-  const field = (name: string) => (stats[name] ?? {}) as Record<string, number>;
-  const names = ['ok', 'changed', 'failures', 'dark', 'skipped', 'rescued', 'ignored', 'processed'];
-  const hosts = [...new Set(names.flatMap((n) => Object.keys(field(n))))];
-  return hosts.map((host) => {
-    const n = (name: string) => field(name)[host] ?? 0;
-    return {
-      job_id: jobId,
-      host_name: host,
-      ok: n('ok'),
-      changed: n('changed'),
-      failures: n('failures'),
-      dark: n('dark'),
-      skipped: n('skipped'),
-      rescued: n('rescued'),
-      ignored: n('ignored'),
-      processed: n('processed'),
-      failed: n('failures') > 0 || n('dark') > 0,
-    };
-  });
-}
+const runnerEvents = fixtureEvents(JOB);
 
 const exposition = new ServiceExposition([
   {
@@ -129,8 +61,8 @@ before(async () => {
   await storage.migrate();
   const modified = new Date().toISOString();
   const saved = await storage.saveBatch({
-    events: runnerEvents.map((e) => eventRow(JOB, e, modified)),
-    hostSummaries: hostSummaries(JOB),
+    events: fixtureRows(JOB, modified).rows,
+    hostSummaries: fixtureRows(JOB, modified).summaries,
     streamEnds: [],
   });
   assert.equal(saved.inserted, 293);
@@ -179,7 +111,7 @@ test('an event reads as AWX shows it: id and job, no job_id, event_data an objec
   assert.deepEqual(Object.keys(first).slice(0, 2), ['id', 'job']);
   assert.equal(first.event, 'playbook_on_start');
   assert.equal(first.uuid, '458b661b-53bb-4d8b-8c72-841ef57f2e91');
-  assert.equal(first.created, '2026-11-24T18:50:12.345141Z');
+  assert.equal(first.created, '2026-11-24T18:50:12.345Z', 'a naive time is UTC, kept to the millisecond');
   assert.deepEqual(first.event_data, runnerEvents[0]?.event_data);
   assert.equal(first.parent_uuid, null);
   assert.equal(first.changed, false);

@@ -1,7 +1,7 @@
 // One suite, run against SQLite and a real PostgreSQL: both backends must show users the same data.
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -12,79 +12,18 @@ import { PostgresStorage } from '../../src/storage/postgres.ts';
 import { SqliteStorage } from '../../src/storage/sqlite.ts';
 import type { EventRow, HostSummaryRow, Storage, StoredEvent } from '../../src/storage/storage.ts';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres.ts';
+import { fixtureEvents, fixtureRows } from '../helpers/events.ts';
 
-interface RunnerEvent {
-  readonly uuid: string;
-  readonly counter: number;
-  readonly event: string;
-  readonly stdout: string;
-  readonly start_line: number;
-  readonly end_line: number;
-  readonly created: string;
-  readonly parent_uuid?: string;
-  readonly event_data: Record<string, unknown>;
-}
-
-// 293 events of a real ansible-runner run of a 3-host site.yml, one JSON object per line.
-const FIXTURE = new URL('../../../shared/fixtures/ansible-runner-site-yml.jsonl', import.meta.url);
-const RUNNER_EVENTS: readonly RunnerEvent[] = readFileSync(FIXTURE, 'utf8')
-  .trim()
-  .split('\n')
-  .map((line) => JSON.parse(line) as RunnerEvent);
-const ALL = RUNNER_EVENTS.length;
-
-const text = (v: unknown): string => (typeof v === 'string' ? v : '');
-
+const ALL = fixtureEvents(0).length;
 /** The fixture's events as the receiver would store them for this job. */
-function eventRows(jobId: number, modified = new Date().toISOString()): EventRow[] {
-  return RUNNER_EVENTS.map((e) => {
-    const res = e.event_data.res as { changed?: unknown } | undefined;
-    return {
-      job_id: jobId,
-      uuid: e.uuid,
-      counter: e.counter,
-      event: e.event,
-      event_data: JSON.stringify(e.event_data),
-      stdout: e.stdout,
-      start_line: e.start_line,
-      end_line: e.end_line,
-      // ansible-runner writes UTC without a zone.
-      created: new Date(`${e.created}Z`).toISOString(),
-      modified,
-      host_name: text(e.event_data.host),
-      task: text(e.event_data.task),
-      play: text(e.event_data.play),
-      role: text(e.event_data.role),
-      // Derived like the receiver does, so that both booleans round-trip as true and as false.
-      changed: res?.changed === true,
-      failed: e.event === 'runner_on_failed',
-      parent_uuid: e.parent_uuid ?? (typeof e.event_data.parent_uuid === 'string' ? e.event_data.parent_uuid : null),
-    };
-  });
-}
+const eventRows = (jobId: number, modified?: string): EventRow[] => fixtureRows(jobId, modified).rows;
 
 /** What listJobEvents should return for these rows, without the ids the database assigns. */
 const expected = (rows: readonly EventRow[]) => rows.map((r) => ({ ...r, event_data: JSON.parse(r.event_data) as unknown }));
 const withoutIds = (results: readonly StoredEvent[]) => results.map(({ id: _id, ...rest }) => rest);
 
 /** The fixture's playbook_on_stats as host summary rows. */
-function statsSummaries(jobId: number): HostSummaryRow[] {
-  const stats = RUNNER_EVENTS.find((e) => e.event === 'playbook_on_stats')?.event_data ?? {};
-  const n = (field: string, host: string) => ((stats[field] as Record<string, number> | undefined)?.[host] ?? 0);
-  return Object.keys(stats.ok as object).map((host) => ({
-    job_id: jobId,
-    host_name: host,
-    ok: n('ok', host),
-    changed: n('changed', host),
-    failures: n('failures', host),
-    dark: n('dark', host),
-    skipped: n('skipped', host),
-    rescued: n('rescued', host),
-    ignored: n('ignored', host),
-    processed: n('processed', host),
-    failed: n('failures', host) + n('dark', host) > 0,
-  }));
-}
+const statsSummaries = (jobId: number): HostSummaryRow[] => fixtureRows(jobId).summaries;
 
 const batch = (events: readonly EventRow[], more: { hostSummaries?: HostSummaryRow[]; streamEnds?: { job_id: number; final_counter: number }[] } = {}) => ({
   events,
@@ -232,7 +171,8 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
 
     test('saved events come back ordered by counter with every field as saved', async () => {
       const storage = await migrated();
-      const rows = eventRows(7);
+      // The fixture's failed tasks all ignore their errors: mark one failed so that true round-trips too.
+      const rows = eventRows(7).map((r) => (r.event === 'runner_on_failed' ? { ...r, failed: true } : r));
       // Saved newest first, so that counter order is not the order of insertion.
       const saved = await storage.saveBatch(batch([...rows].reverse()));
       assert.deepEqual(saved, { inserted: ALL, duplicates: 0 });
