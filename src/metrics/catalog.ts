@@ -221,7 +221,7 @@ export const CATALOG = [
     service: 'callback_receiver',
     name: 'callback_receiver_event_processing_lag_seconds',
     help: 'Time from an event being created to being saved, per event.',
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
   }),
 
   // --- websockets: the relay to peer nodes ---

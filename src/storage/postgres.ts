@@ -73,19 +73,23 @@ function hidePassword(url: string): string {
 
 const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
 
-/** One field in COPY's text format: \N for null, and the four characters it treats specially escaped. */
-function copyField(v: string | number | boolean | null | undefined): string {
-  return v == null ? '\\N' : String(v).replace(/[\\\n\r\t]/g, (c) => COPY_ESCAPES[c] as string);
+const SPECIAL = /[\\\n\r\t]/;
+
+/** One text field in COPY's text format: \N for null, and the four characters it treats specially escaped. */
+function copyField(v: string | null): string {
+  if (v === null) return '\\N';
+  // Most fields have nothing to escape: test first, replace only when needed.
+  return SPECIAL.test(v) ? v.replace(/[\\\n\r\t]/g, (c) => COPY_ESCAPES[c] as string) : v;
 }
 
 /** The events as COPY text: one line per event, `n` first. */
 function copyText(events: readonly EventRow[]): string {
-  return events
-    .map((e, n) =>
-      [n, e.job_id, e.uuid, e.counter, e.event, e.event_data, e.stdout, e.start_line, e.end_line, e.created, e.modified,
-        e.host_name, e.task, e.play, e.role, e.changed, e.failed, e.parent_uuid].map(copyField).join('\t') + '\n',
-    )
-    .join('');
+  // Numbers and booleans never need escaping; only the text fields go through copyField.
+  let out = '';
+  events.forEach((e, n) => {
+    out += `${n}\t${e.job_id}\t${copyField(e.uuid)}\t${e.counter}\t${copyField(e.event)}\t${copyField(e.event_data)}\t${copyField(e.stdout)}\t${e.start_line}\t${e.end_line}\t${copyField(e.created)}\t${copyField(e.modified)}\t${copyField(e.host_name)}\t${copyField(e.task)}\t${copyField(e.play)}\t${copyField(e.role)}\t${e.changed}\t${e.failed}\t${copyField(e.parent_uuid)}\n`;
+  });
+  return out;
 }
 
 /** Keeps the last row per key: a multi-row upsert may not touch one row twice. */

@@ -26,6 +26,8 @@ const EVENT_COLUMNS =
   'job_id, uuid, counter, event, event_data, stdout, start_line, end_line, created, modified, host_name, task, play, role, changed, failed, parent_uuid';
 
 const noLock: WriteLock = { acquire: () => {}, release: () => {} };
+/** With a shared write lock, each connection checkpoints the WAL itself after this many commits, outside the lock. */
+const CHECKPOINT_EVERY = 4;
 
 type Row = Record<string, unknown>;
 
@@ -41,14 +43,20 @@ export class SqliteStorage implements Storage {
   readonly #migrations: readonly Migration[];
   readonly #lock: WriteLock;
   readonly #stmts = new Map<string, StatementSync>();
+  readonly #locked: boolean;
+  #commits = 0;
   #closed = false;
 
   constructor(file: string, options: { migrations?: readonly Migration[]; writeLock?: WriteLock } = {}) {
     this.location = file;
     this.#migrations = options.migrations ?? MIGRATIONS;
     this.#lock = options.writeLock ?? noLock;
+    this.#locked = options.writeLock !== undefined;
     this.#db = new DatabaseSync(file);
     this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;');
+    // SQLite checkpoints the WAL inside COMMIT; under the shared lock that would make every other
+    // writer wait for it. Writers sharing the lock checkpoint after releasing it instead.
+    if (this.#locked) this.#db.exec('PRAGMA wal_autocheckpoint = 0');
     this.#db.exec(
       'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
     );
@@ -65,13 +73,13 @@ export class SqliteStorage implements Storage {
 
   /** Runs fn in one IMMEDIATE transaction, holding the process-wide write lock. */
   #write<T>(fn: () => T): T {
+    let result: T;
     this.#lock.acquire();
     try {
       this.#db.exec('BEGIN IMMEDIATE');
       try {
-        const result = fn();
+        result = fn();
         this.#db.exec('COMMIT');
-        return result;
       } catch (err) {
         this.#db.exec('ROLLBACK');
         throw err;
@@ -79,6 +87,9 @@ export class SqliteStorage implements Storage {
     } finally {
       this.#lock.release();
     }
+    // PASSIVE never blocks writers; one that cannot finish now is finished by a later one.
+    if (this.#locked && ++this.#commits % CHECKPOINT_EVERY === 0) this.#db.exec('PRAGMA wal_checkpoint(PASSIVE)');
+    return result;
   }
 
   async migrate(): Promise<{ applied: number[]; version: number }> {
@@ -152,6 +163,12 @@ export class SqliteStorage implements Storage {
 
   async completeStreams(jobIds: readonly number[]): Promise<number[]> {
     if (jobIds.length === 0) return [];
+    // Most flushes end no stream: find out without taking the write lock.
+    const open = this.#stmt(
+      'SELECT job_id FROM job_event_streams WHERE completed_at IS NULL AND job_id IN (SELECT value FROM json_each(?))',
+    ).all(JSON.stringify(jobIds)) as { job_id: number }[];
+    if (open.length === 0) return [];
+    const candidates = open.map((r) => r.job_id);
     const complete = this.#stmt(
       `UPDATE job_event_streams SET completed_at = ?
        WHERE job_id = ? AND completed_at IS NULL
@@ -160,7 +177,7 @@ export class SqliteStorage implements Storage {
     );
     return this.#write(() => {
       const now = new Date().toISOString();
-      return [...new Set(jobIds)].filter((id) => Number(complete.run(now, id).changes) > 0);
+      return candidates.filter((id) => Number(complete.run(now, id).changes) > 0);
     });
   }
 

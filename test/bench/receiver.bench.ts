@@ -79,8 +79,10 @@ async function cleanupAll(): Promise<void> {
     }
   }
 }
+let interrupted = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
+    interrupted = true;
     console.error(`receiver bench: ${signal}; stopping what it started`);
     void cleanupAll().finally(() => process.exit(1));
   });
@@ -615,7 +617,8 @@ async function main(): Promise<void> {
 try {
   await main();
 } catch (err) {
-  console.error(err);
+  // After a signal, what fails is whatever the cleanup pulled away; that is not worth a trace.
+  if (!interrupted) console.error(err);
   process.exitCode = 1;
 } finally {
   await cleanupAll();
