@@ -23,7 +23,7 @@ import { createApi, type ApiHandler } from './web/api.ts';
 import type { ReceiverSettings, RelaySettings } from './task-messages.ts';
 import { layoutOf } from './metrics/layout.ts';
 import { SnapshotWriter } from './cluster/snapshot-writer.ts';
-import { listInstances, readCluster, type ClusterView } from './cluster/cluster-view.ts';
+import { ClusterReader, listInstances, type ClusterView } from './cluster/cluster-view.ts';
 import { attachRelayEndpoint } from './web/relay-endpoint.ts';
 import type { Redis } from 'ioredis';
 import { ensurePrograms, findProgram } from './system/programs.ts';
@@ -95,6 +95,7 @@ export class Supervisor {
   #snapshots: SnapshotWriter | undefined;
   #relayEndpoint: { close(): Promise<void> } | undefined;
   readonly #rejectedSeen = new Map<string, string>();
+  #clusterReader: ClusterReader | undefined;
   /** What each service's port serves, and what its snapshots hold. */
   readonly #sources = new Map<ServiceName, FamilySource[]>();
   readonly #sqliteLock = createLockBuffer();
@@ -237,7 +238,8 @@ export class Supervisor {
 
   /** Reads every snapshot; counts each rejected one once, however often it is read. */
   async #readCluster(redis: Redis): Promise<ClusterView> {
-    const view = await readCluster(redis);
+    this.#clusterReader ??= new ClusterReader(redis);
+    const view = await this.#clusterReader.read();
     for (const r of view.rejected) {
       if (this.#rejectedSeen.get(r.key) === r.fingerprint) continue;
       this.#rejectedSeen.set(r.key, r.fingerprint);

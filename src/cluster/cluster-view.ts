@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Family, Sample } from '../metrics/aggregate.ts';
 import type { RejectReason, ServiceName } from '../metrics/catalog.ts';
-import { NODES_KEY, SNAPSHOT_PATTERN, parseSnapshot, type Snapshot } from './snapshot.ts';
+import { NODES_KEY, SNAPSHOT_PATTERN, decodeSnapshot, isExpired, type Snapshot } from './snapshot.ts';
 
 /** A snapshot left out, and why. */
 export interface Rejected {
@@ -20,32 +20,61 @@ export interface Rejected {
 export interface ClusterView {
   readonly snapshots: readonly Snapshot[];
   readonly rejected: readonly Rejected[];
+  /** Equal for two views of the same stored snapshots: answers made from one can be reused for the other. */
+  readonly signature: string;
 }
 
-/** Reads and checks every snapshot key (SCAN, then one MGET). */
-export async function readCluster(redis: Redis, now = Date.now()): Promise<ClusterView> {
-  const keys: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', SNAPSHOT_PATTERN, 'COUNT', 1000);
-    cursor = next;
-    keys.push(...found);
-  } while (cursor !== '0');
-  if (keys.length === 0) return { snapshots: [], rejected: [] };
-  keys.sort();
-  const texts = await redis.mget(...keys);
-  const snapshots: Snapshot[] = [];
-  const rejected: Rejected[] = [];
-  texts.forEach((text, i) => {
-    if (text === null) return; // expired between SCAN and MGET
-    const parsed = parseSnapshot(text, now);
-    if ('snapshot' in parsed) snapshots.push(parsed.snapshot);
-    else {
-      const fingerprint = createHash('sha1').update(text).digest('hex');
-      rejected.push({ key: keys[i] as string, reason: parsed.rejected, detail: parsed.detail, fingerprint });
-    }
-  });
-  return { snapshots, rejected };
+type Decoded = ReturnType<typeof decodeSnapshot>;
+
+/**
+ * Reads every snapshot key (SCAN, then one MGET) and checks each. A stored text seen before is not
+ * parsed again: snapshots change once an interval, and the endpoint is asked far more often.
+ */
+export class ClusterReader {
+  readonly #redis: Redis;
+  #decoded = new Map<string, { text: string; decoded: Decoded; fingerprint: string }>();
+
+  constructor(redis: Redis) {
+    this.#redis = redis;
+  }
+
+  async read(now = Date.now()): Promise<ClusterView> {
+    const keys: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, found] = await this.#redis.scan(cursor, 'MATCH', SNAPSHOT_PATTERN, 'COUNT', 1000);
+      cursor = next;
+      keys.push(...found);
+    } while (cursor !== '0');
+    keys.sort();
+    const texts = keys.length > 0 ? await this.#redis.mget(...keys) : [];
+    const snapshots: Snapshot[] = [];
+    const rejected: Rejected[] = [];
+    const next = new Map<string, { text: string; decoded: Decoded; fingerprint: string }>();
+    const signature: string[] = [];
+    texts.forEach((text, i) => {
+      const key = keys[i] as string;
+      if (text === null) return; // expired between SCAN and MGET
+      let entry = this.#decoded.get(key);
+      if (entry === undefined || entry.text !== text) {
+        entry = { text, decoded: decodeSnapshot(text), fingerprint: createHash('sha1').update(text).digest('hex') };
+      }
+      next.set(key, entry);
+      const d = entry.decoded;
+      if ('snapshot' in d && !isExpired(d.snapshot, now)) {
+        snapshots.push(d.snapshot);
+        signature.push(`${key}@${d.snapshot.at}`);
+      } else {
+        const why = 'snapshot' in d
+          ? { reason: 'expired' as const, detail: `taken ${Math.round((now - d.snapshot.at) / 1000)} s ago` }
+          : { reason: d.rejected, detail: d.detail };
+        rejected.push({ key, ...why, fingerprint: entry.fingerprint });
+        signature.push(`${key}!${entry.fingerprint}`);
+      }
+    });
+    this.#decoded = next;
+    return { snapshots, rejected, signature: signature.join('|') };
+  }
 }
 
 /** Which snapshots and families an answer holds. Empty sets mean all. */

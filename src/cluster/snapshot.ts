@@ -82,8 +82,8 @@ function validFamily(f: unknown): boolean {
   );
 }
 
-/** Parses and checks a stored snapshot; `now` decides expiry. */
-export function parseSnapshot(text: string, now: number): { snapshot: Snapshot } | { rejected: RejectReason; detail: string } {
+/** Parses and checks the shape of a stored snapshot (not its age: see isExpired). */
+export function decodeSnapshot(text: string): { snapshot: Snapshot } | { rejected: 'malformed' | 'format'; detail: string } {
   let v: unknown;
   try {
     v = JSON.parse(text);
@@ -104,9 +104,19 @@ export function parseSnapshot(text: string, now: number): { snapshot: Snapshot }
     return { rejected: 'malformed', detail: 'fields missing or of the wrong type' };
   }
   const stored = v as unknown as Snapshot;
-  const snapshot: Snapshot = { ...stored, families: stored.families.map(decodeValues) };
-  if (now - snapshot.at > snapshotTtlMs(snapshot.interval_ms)) {
-    return { rejected: 'expired', detail: `taken ${Math.round((now - snapshot.at) / 1000)} s ago` };
+  return { snapshot: { ...stored, families: stored.families.map(decodeValues) } };
+}
+
+/** A snapshot older than three of its writer's intervals no longer speaks for its node. */
+export function isExpired(snapshot: Snapshot, now: number): boolean {
+  return now - snapshot.at > snapshotTtlMs(snapshot.interval_ms);
+}
+
+/** Parses and checks a stored snapshot; `now` decides expiry. */
+export function parseSnapshot(text: string, now: number): { snapshot: Snapshot } | { rejected: RejectReason; detail: string } {
+  const decoded = decodeSnapshot(text);
+  if ('snapshot' in decoded && isExpired(decoded.snapshot, now)) {
+    return { rejected: 'expired', detail: `taken ${Math.round((now - decoded.snapshot.at) / 1000)} s ago` };
   }
-  return { snapshot };
+  return decoded;
 }

@@ -16,19 +16,9 @@ import type {
   StreamEnd,
   StreamState,
 } from './storage.ts';
+import { EVENT_COLUMNS, ORDER_SQL } from './sql.ts';
 import { OverseerError } from '../errors.ts';
 
-const ORDER_SQL: Record<EventOrder, string> = {
-  counter: 'counter ASC, id ASC',
-  '-counter': 'counter DESC, id DESC',
-  id: 'id ASC',
-  '-id': 'id DESC',
-  created: 'created ASC, id ASC',
-  '-created': 'created DESC, id DESC',
-};
-
-const EVENT_COLUMNS =
-  'job_id, uuid, counter, event, event_data, stdout, start_line, end_line, created, modified, host_name, task, play, role, changed, failed, parent_uuid';
 
 // Events go in by COPY into a per-connection temp table, then one INSERT ... SELECT that skips the
 // ones already stored. Against one INSERT over unnest() of typed arrays (one array per column),

@@ -11,19 +11,9 @@ import type {
   StreamState,
 } from './storage.ts';
 import type { WriteLock } from './write-lock.ts';
+import { EVENT_COLUMNS, ORDER_SQL } from './sql.ts';
 import { OverseerError } from '../errors.ts';
 
-const ORDER_SQL: Record<EventOrder, string> = {
-  counter: 'counter ASC, id ASC',
-  '-counter': 'counter DESC, id DESC',
-  id: 'id ASC',
-  '-id': 'id DESC',
-  created: 'created ASC, id ASC',
-  '-created': 'created DESC, id DESC',
-};
-
-const EVENT_COLUMNS =
-  'job_id, uuid, counter, event, event_data, stdout, start_line, end_line, created, modified, host_name, task, play, role, changed, failed, parent_uuid';
 
 const noLock: WriteLock = { acquire: () => {}, release: () => {} };
 /** With a shared write lock, each connection checkpoints the WAL itself after this many commits, outside the lock. */

@@ -61,6 +61,7 @@ const INSTANCES = /^\/api\/v2\/instances\/?$/;
  * OVERSEER_API_STORAGE error, so that the caller (which owns the logger) logs the cause.
  */
 export function createApi(deps: ApiDeps): ApiHandler {
+  const answers = new AnswerCache();
   return async (req, res) => {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
@@ -75,7 +76,7 @@ export function createApi(deps: ApiDeps): ApiHandler {
       run = () => ping(deps);
       needsToken = false; // load balancers and probes check it without credentials, as in AWX
     } else if (METRICS.test(path)) {
-      run = () => clusterMetrics(deps, query, req.headers.accept);
+      run = () => clusterMetrics(deps, query, req.headers.accept, answers);
       needsToken = !deps.allowAnonymousMetrics;
     } else if (INSTANCES.test(path)) {
       run = async () => {
@@ -136,7 +137,19 @@ function authenticate(tokens: readonly string[], header: string | undefined): st
 const METRIC_PARAMS = ['node', 'metric', 'service', 'format'];
 
 /** /api/v2/metrics/: every live node's snapshots, one family per metric, a `node` label on each sample. */
-async function clusterMetrics(deps: ApiDeps, query: URLSearchParams, accept: string | undefined): Promise<Reply> {
+/** The last answers of /api/v2/metrics/, by what they were made from: snapshots change once an interval. */
+class AnswerCache {
+  readonly #answers = new Map<string, Reply>();
+  get(key: string): Reply | undefined {
+    return this.#answers.get(key);
+  }
+  set(key: string, reply: Reply): void {
+    if (this.#answers.size >= 32) this.#answers.delete(this.#answers.keys().next().value as string);
+    this.#answers.set(key, reply);
+  }
+}
+
+async function clusterMetrics(deps: ApiDeps, query: URLSearchParams, accept: string | undefined, answers: AnswerCache): Promise<Reply> {
   const errors: FieldErrors = Object.create(null) as FieldErrors;
   const fail = (field: string, message: string) => (errors[field] ??= []).push(message);
   for (const key of new Set(query.keys())) {
@@ -149,6 +162,15 @@ async function clusterMetrics(deps: ApiDeps, query: URLSearchParams, accept: str
   if (Object.keys(errors).length > 0) return { status: 400, body: errors };
 
   const view = await deps.cluster();
+  const key = `${view.signature}\n${query.toString()}\n${accept?.includes('application/openmetrics-text') ? 'om' : 'text'}`;
+  const known = answers.get(key);
+  if (known !== undefined) return known;
+  const reply = await answerMetrics(view, query, service, format, accept);
+  answers.set(key, reply);
+  return reply;
+}
+
+async function answerMetrics(view: ClusterView, query: URLSearchParams, service: string | undefined, format: string, accept: string | undefined): Promise<Reply> {
   const filter: Filter = { nodes: new Set(query.getAll('node')), metrics: new Set(query.getAll('metric')), service: service as ServiceName | undefined };
   const families = mergeFamilies(view.snapshots, filter);
   if (format === 'json') {

@@ -42,7 +42,7 @@ async function timeIt(fn: () => Promise<void>): Promise<{ p50: number; p99: numb
 
 const redis = await startTestRedis();
 const client = new Redis(redis.url);
-const { file, ports } = await writeTestConfig(tempDir(), { node_name: 'n0', redis_url: redis.url, log_level: 'warn' });
+const { file, ports } = await writeTestConfig(tempDir(), { node_name: 'n0', redis_url: redis.url, log_level: 'info' });
 const node = startNode(['--config', file]);
 const servers: Server[] = [];
 try {

@@ -38,7 +38,7 @@ const servers: Server[] = [];
 async function serve(storage: Storage, redisOk: () => Promise<boolean> = async () => true) {
   const logs: LogLine[] = [];
   const log = pino({ level: 'info' }, { write: (line: string) => logs.push(JSON.parse(line) as LogLine) });
-  const api = createApi({ storage, nodeName: 'node-a', version: '0.1.0', redisOk, cluster: async () => ({ snapshots: [], rejected: [] }), instances: async () => [], tokens: [], allowAnonymousMetrics: false });
+  const api = createApi({ storage, nodeName: 'node-a', version: '0.1.0', redisOk, cluster: async () => ({ snapshots: [], rejected: [], signature: '' }), instances: async () => [], tokens: [], allowAnonymousMetrics: false });
   const server = await listen(createMetricsServer(exposition, log, api), '127.0.0.1', 0);
   servers.push(server);
   return { base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, logs };
