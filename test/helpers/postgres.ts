@@ -16,6 +16,10 @@ export interface TestPostgres {
   readonly url: string;
   /** Creates an empty database (a fresh name when none is given) and returns its URL. */
   createDatabase(name?: string): Promise<string>;
+  /** Stops the server, keeping its data: the database is down until restart(). */
+  halt(): Promise<void>;
+  /** Starts the halted server again and waits until it accepts connections. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -71,6 +75,13 @@ export async function startTestPostgres(): Promise<TestPostgres> {
     return {
       url,
       stop,
+      halt: async () => {
+        await as(pgCtl, ['stop', '-D', data, '-m', 'fast', '-w']);
+      },
+      restart: async () => {
+        await as(pgCtl, ['start', '-D', data, '-l', log, '-W']);
+        await waitFor(`PostgreSQL on 127.0.0.1:${port} again`, () => query(url, 'SELECT 1').then(() => true));
+      },
       createDatabase: async (name = `overseer_test_${process.pid}_${++databases}`) => {
         await query(url, `CREATE DATABASE "${name.replaceAll('"', '""')}"`);
         return `postgres://postgres@127.0.0.1:${port}/${encodeURIComponent(name)}`;

@@ -120,7 +120,8 @@ test('a second node on the same data_dir is refused and leaves the first one alo
 });
 
 test('the private redis-server dying under a running node stops the node with exit 1', async () => {
-  const { file } = await writeTestConfig(tempDir());
+  // Threads blocked on the lost Redis cannot finish: they are stopped after shutdown_timeout_ms.
+  const { file } = await writeTestConfig(tempDir(), { shutdown_timeout_ms: 1000 });
   const node = startNode(['--config', file]);
   after(() => node.stop('SIGKILL'));
   await node.waitForLog('ready');

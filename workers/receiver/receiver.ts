@@ -89,6 +89,15 @@ export class Receiver {
     return out;
   }
 
+  /** Rethrows the insert error when the database does not answer at all (an outage, not a bad event). */
+  async #databaseAnswers(insertError: unknown): Promise<void> {
+    try {
+      await this.#o.storage.ping();
+    } catch {
+      throw insertError;
+    }
+  }
+
   #deadLetter(reason: DeadReason, detail: string, payload: string, now: string): DeadLetter {
     return { reason, detail, node: this.#o.nodeName, at: now, payload };
   }
@@ -106,8 +115,11 @@ export class Receiver {
       saved = b.events.map((_, i) => i);
       if (b.events.length > 0) metrics.batchSize.observe(b.events.length);
     } catch (err) {
-      // One bad event must not keep the others out: save them one by one, dead-letter what still fails.
       metrics.batchErrors.inc();
+      // A database that does not answer is no reason to give up on the events: the loop fails, the
+      // events stay in the processing list, and the restarted loop saves them.
+      await this.#databaseAnswers(err);
+      // One bad event must not keep the others out: save them one by one, dead-letter what still fails.
       log.warn({ err, events: b.events.length }, 'batch insert failed; saving events one by one');
       for (let i = 0; i < b.events.length; i++) {
         try {
@@ -116,6 +128,7 @@ export class Receiver {
           duplicates += r.duplicates;
           saved.push(i);
         } catch (one) {
+          await this.#databaseAnswers(one);
           b.dead.push(this.#deadLetter('insert_failed', (one as Error).message, b.payloads[i] as string, now));
         }
       }
