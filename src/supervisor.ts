@@ -1,33 +1,30 @@
 // The supervisor: checks everything it needs before starting anything, then starts Redis, the
 // database, one metrics listener per service and one thread pool per service; stops them in
 // reverse order.
-import { mkdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import type { Redis } from 'ioredis';
 import type { Config } from './config/schema.ts';
 import { SERVICES, type ServiceName } from './metrics/catalog.ts';
+import { layoutOf } from './metrics/layout.ts';
 import { ServiceMetrics } from './metrics/service-metrics.ts';
 import { ServiceExposition, processMetricSources, type FamilySource } from './metrics/exposition.ts';
 import type { Handles } from './metrics/recorder.ts';
 import { ServicePool, type PoolSpec, type PooledService } from './service-pool.ts';
-import { PrivateRedis, privateRedisPaths, MAX_SOCKET_PATH } from './redis/private-redis.ts';
-import { checkRedis } from './redis/connect.ts';
-import { readFileSync } from 'node:fs';
+import { checkDataDir, checkDatabase, checkRedisConfig } from './preflight.ts';
+import { redactUrl } from './redact.ts';
+import { PrivateRedis } from './redis/private-redis.ts';
+import { createRedis } from './redis/connect.ts';
+import { giveBackProcessing } from './redis/event-queue.ts';
 import type { Storage } from './storage/storage.ts';
 import { openStorage } from './storage/open.ts';
 import { createLockBuffer, openWriteLock } from './storage/write-lock.ts';
-import { createRedis } from './redis/connect.ts';
-import { giveBackProcessing } from './redis/event-queue.ts';
 import { bindProblem, closeServer, createMetricsServer, listen } from './web/metrics-server.ts';
 import { createApi, type ApiHandler } from './web/api.ts';
+import { ClusterNode } from './cluster/cluster-node.ts';
 import type { ReceiverSettings, RelaySettings } from './task-messages.ts';
-import { layoutOf } from './metrics/layout.ts';
-import { SnapshotWriter } from './cluster/snapshot-writer.ts';
-import { ClusterReader, listInstances, type ClusterView } from './cluster/cluster-view.ts';
-import { attachRelayEndpoint } from './web/relay-endpoint.ts';
-import type { Redis } from 'ioredis';
-import { ensurePrograms, findProgram } from './system/programs.ts';
-import { claimDataDir, dataDirOwner } from './data-dir-lock.ts';
+import { findProgram } from './system/programs.ts';
 import { OverseerError } from './errors.ts';
 import type { Logger } from './logger.ts';
 
@@ -71,11 +68,6 @@ export interface SupervisorOptions {
   readonly onFatal?: (why: string) => void;
 }
 
-/** Hides a password in a URL before it reaches a log or a message. */
-export function redactUrl(url: string): string {
-  return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
-}
-
 /** One node's supervisor. */
 export class Supervisor {
   readonly config: Config;
@@ -92,10 +84,7 @@ export class Supervisor {
   #redisClient: Redis | undefined;
   #api: ApiHandler | undefined;
   #sampler: NodeJS.Timeout | undefined;
-  #snapshots: SnapshotWriter | undefined;
-  #relayEndpoint: { close(): Promise<void> } | undefined;
-  readonly #rejectedSeen = new Map<string, string>();
-  #clusterReader: ClusterReader | undefined;
+  #cluster: ClusterNode | undefined;
   /** What each service's port serves, and what its snapshots hold. */
   readonly #sources = new Map<ServiceName, FamilySource[]>();
   readonly #sqliteLock = createLockBuffer();
@@ -121,7 +110,13 @@ export class Supervisor {
   async start(): Promise<void> {
     const c = this.config;
     this.#log.info({ data_dir: c.data_dir, redis: redactUrl(c.redis_url) || 'private', database: redactUrl(c.database_url) || 'sqlite' }, 'starting');
-    const problems = (await Promise.all([this.#checkDataDir(), this.#checkRedis(), this.#checkDatabase(), this.#bindListeners()])).flat();
+    const dataDir = checkDataDir(c.data_dir);
+    this.#releaseDataDir = dataDir.release;
+    const say = (line: string) => this.#log.info(line);
+    const problems = [
+      ...dataDir.problems,
+      ...(await Promise.all([checkRedisConfig(c, say), checkDatabase(c), this.#bindListeners()])).flat(),
+    ];
     if (problems.length > 0) {
       this.#releaseDataDir();
       await Promise.all([...this.#servers.values()].map(closeServer));
@@ -145,36 +140,30 @@ export class Supervisor {
     this.#storage = openStorage(c.database_url, c.data_dir, { writeLock: openWriteLock(this.#sqliteLock) });
     const { applied, version } = await this.#storage.migrate();
     this.#log.info({ database: this.#storage.location, schema_version: version, applied }, 'database ready');
+    const cluster = new ClusterNode({
+      config: c,
+      version: VERSION,
+      redis,
+      sources: this.#sources,
+      web: this.metrics.web as ServiceMetrics<'web'>,
+      own: this.#own,
+      webServer: this.#servers.get('web') as Server,
+      log: this.#log,
+    });
+    this.#cluster = cluster;
     this.#api = createApi({
       storage: this.#storage,
       nodeName: c.node_name,
       version: VERSION,
       redisOk: async () => (await redis.ping().catch(() => '')) === 'PONG',
-      cluster: () => this.#readCluster(redis),
-      instances: async () => listInstances(redis, await this.#readCluster(redis)),
+      cluster: () => cluster.view(),
+      instances: () => cluster.instances(),
       tokens: c.services.web.tokens,
       allowAnonymousMetrics: c.services.web.allow_anonymous_metrics,
     });
     if (c.services.web.tokens.length === 0) {
       this.#log.warn({ bind: c.services.web.bind }, 'no API tokens configured: the API is open to anyone who can reach this loopback address');
     }
-    (this.metrics.web as ServiceMetrics<'web'>).provide('snapshotAge', async () => {
-      const now = Date.now();
-      const newest = new Map<string, number>();
-      for (const s of (await this.#readCluster(redis)).snapshots) newest.set(s.node, Math.max(newest.get(s.node) ?? 0, s.at));
-      return [...newest].map(([node, at]) => ({ labels: { node }, value: Math.max(0, (now - at) / 1000) }));
-    });
-
-    if (c.cluster.mode === 'relay') {
-      this.#relayEndpoint = attachRelayEndpoint(this.#servers.get('web') as Server, {
-        secret: c.cluster.secret,
-        nodeName: c.node_name,
-        redis,
-        metrics: this.#own,
-        log: this.#log.child({ service: 'web' }),
-      });
-    }
-
     const r = c.services.callback_receiver;
     const given = await giveBackProcessing(redis, r.queue, c.node_name);
     if (given > 0) this.#log.warn({ events: given, queue: r.queue }, 'events a stopped run was saving are back in the queue');
@@ -210,16 +199,7 @@ export class Supervisor {
         this.#log.info({ service: pool.spec.service, threads: pool.threads, max_threads: pool.spec.maxThreads }, 'service started');
       }),
     );
-    this.#snapshots = new SnapshotWriter({
-      redis,
-      node: c.node_name,
-      version: VERSION,
-      intervalMs: c.snapshot_interval_ms,
-      sources: this.#sources,
-      metrics: this.#own,
-      log: this.#log,
-    });
-    this.#snapshots.start();
+    cluster.start();
     const ports = Object.fromEntries(SERVICES.map((s) => [s, `${c.services[s].bind}:${c.services[s].port}`]));
     this.#log.info({ ports }, 'ready');
   }
@@ -236,66 +216,8 @@ export class Supervisor {
     this.#sampler = setInterval(sample, this.config.snapshot_interval_ms);
   }
 
-  /** Reads every snapshot; counts each rejected one once, however often it is read. */
-  async #readCluster(redis: Redis): Promise<ClusterView> {
-    this.#clusterReader ??= new ClusterReader(redis);
-    const view = await this.#clusterReader.read();
-    for (const r of view.rejected) {
-      if (this.#rejectedSeen.get(r.key) === r.fingerprint) continue;
-      this.#rejectedSeen.set(r.key, r.fingerprint);
-      this.#own.snapshotsRejected.labels(r.reason).inc();
-      this.#log.warn({ key: r.key, reason: r.reason, detail: r.detail }, 'snapshot left out of the cluster metrics');
-    }
-    return view;
-  }
-
   #assertNotClosing(): void {
     if (this.#closing) throw new OverseerError('OVERSEER_START', 'stopped while starting');
-  }
-
-  async #checkDataDir(): Promise<string[]> {
-    const dir = this.config.data_dir;
-    try {
-      mkdirSync(dir, { recursive: true });
-    } catch (err) {
-      return [`data_dir: cannot create "${dir}" (${(err as NodeJS.ErrnoException).code}); expected a writable directory`];
-    }
-    const owner = dataDirOwner(dir);
-    if (owner !== undefined) return [`data_dir: "${dir}" is in use by another overseer (pid ${owner}); expected a data_dir of its own`];
-    this.#releaseDataDir = claimDataDir(dir);
-    return [];
-  }
-
-  async #checkRedis(): Promise<string[]> {
-    const url = this.config.redis_url;
-    if (url !== '') {
-      const why = await checkRedis(url);
-      return why === undefined
-        ? []
-        : [`redis_url: "${redactUrl(url)}" is unreachable (${why}); expected a running Redis at that address, or "" for a private redis-server`];
-    }
-    const { socket } = privateRedisPaths(this.config.data_dir);
-    if (socket.length > MAX_SOCKET_PATH) {
-      return [`data_dir: "${this.config.data_dir}" is too long for the private Redis socket (${socket.length} > ${MAX_SOCKET_PATH} characters); expected a shorter path, or set redis_url`];
-    }
-    return ensurePrograms(['redis-server'], (line) => this.#log.info(line)).map(
-      (p) => `redis_url: "" starts a private redis-server, but ${p}; or set redis_url to an existing Redis`,
-    );
-  }
-
-  async #checkDatabase(): Promise<string[]> {
-    const url = this.config.database_url;
-    if (url === '') return [];
-    const storage = openStorage(url, this.config.data_dir);
-    try {
-      await storage.ping();
-      return [];
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      return [`database_url: "${redactUrl(url)}" does not answer (${e.code ?? e.message}); expected a running PostgreSQL at that address, or "" for SQLite in data_dir`];
-    } finally {
-      await storage.close();
-    }
   }
 
   async #bindListeners(): Promise<string[]> {
@@ -336,8 +258,7 @@ export class Supervisor {
         }),
       );
       clearInterval(this.#sampler);
-      await this.#snapshots?.close();
-      await this.#relayEndpoint?.close();
+      await this.#cluster?.close();
       await Promise.all([...this.#servers.values()].map(closeServer));
       await this.#storage?.close();
       this.#redisClient?.disconnect();

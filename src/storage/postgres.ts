@@ -17,6 +17,7 @@ import type {
   StreamState,
 } from './storage.ts';
 import { EVENT_COLUMNS, ORDER_SQL } from './sql.ts';
+import { redactUrl } from '../redact.ts';
 import { OverseerError } from '../errors.ts';
 
 
@@ -56,10 +57,6 @@ types.setTypeParser(OID_INT8, 'text', Number);
 const parseTimestamptz = pg.types.getTypeParser(OID_TIMESTAMPTZ, 'text');
 types.setTypeParser(OID_TIMESTAMPTZ, 'text', (v: string) => (parseTimestamptz(v) as Date).toISOString());
 
-/** Hides the password of a connection URL, in the user part or a `password=` parameter. */
-function hidePassword(url: string): string {
-  return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@').replace(/([?&]password=)[^&]*/i, '$1***');
-}
 
 const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
 
@@ -104,7 +101,7 @@ export class PostgresStorage implements Storage {
     url: string,
     options: { migrations?: readonly Migration[]; max?: number; onIdleError?: (err: Error) => void } = {},
   ) {
-    this.location = hidePassword(url);
+    this.location = redactUrl(url);
     this.#migrations = options.migrations ?? MIGRATIONS;
     this.#pool = new pg.Pool({
       connectionString: url,
