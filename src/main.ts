@@ -58,6 +58,9 @@ async function main(): Promise<number> {
   const supervisor = new Supervisor({ config, log, onFatal: (why) => stop({ fatal: why }) });
   process.on('SIGTERM', () => stop({ signal: 'SIGTERM' }));
   process.on('SIGINT', () => stop({ signal: 'SIGINT' }));
+  // A bug must not leave threads and the private Redis behind: log it and stop in order.
+  process.on('uncaughtException', (err) => stop({ fatal: `uncaught exception: ${err.stack ?? err.message}` }));
+  process.on('unhandledRejection', (err) => stop({ fatal: `unhandled rejection: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}` }));
 
   try {
     await supervisor.start();

@@ -67,7 +67,10 @@ function hostSummaries(jobId: number, data: Record<string, unknown>): HostSummar
 
 /** Parses one payload from the queue; `now` is the save time written as `modified`. */
 export function parseEvent(raw: string, maxBytes: number, now: string): Parsed {
-  if (Buffer.byteLength(raw) > maxBytes) return dead('oversized', `${Buffer.byteLength(raw)} bytes, the limit is ${maxBytes}`);
+  // A UTF-16 unit is 1 to 3 UTF-8 bytes: count the bytes only when the length cannot decide.
+  if (raw.length * 3 > maxBytes && Buffer.byteLength(raw) > maxBytes) {
+    return dead('oversized', `${Buffer.byteLength(raw)} bytes, the limit is ${maxBytes}`);
+  }
   let value: unknown;
   try {
     value = JSON.parse(raw);
