@@ -8,10 +8,12 @@ export async function waitFor<T>(
   what: string,
   check: () => T | undefined | false | Promise<T | undefined | false>,
   timeoutMs = 15_000,
+  /** The longest pause between checks; short for a state that lasts only briefly. */
+  maxPauseMs = 250,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
-  for (let pause = 10; ; pause = Math.min(pause * 2, 250)) {
+  for (let pause = Math.min(10, maxPauseMs); ; pause = Math.min(pause * 2, maxPauseMs)) {
     try {
       const v = await check();
       if (v !== undefined && v !== false) return v;

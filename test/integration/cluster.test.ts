@@ -118,7 +118,8 @@ describe('cluster metrics over a shared Redis', () => {
     };
     assert.deepEqual((await status()).map((i) => [i.name, i.status]), [['a', 'healthy'], ['b', 'healthy'], ['c', 'healthy']]);
     assert.equal(await c.node.stop(), 0);
-    await waitFor('c reported stale', async () => (await status()).find((i) => i.name === 'c')?.status === 'stale', 5_000);
+    // Stale lasts one interval (from 2 to 3 intervals old): look often.
+    await waitFor('c reported stale', async () => (await status()).find((i) => i.name === 'c')?.status === 'stale', 5_000, 20);
     await waitFor('c reported lost', async () => (await status()).find((i) => i.name === 'c')?.status === 'lost', 5_000);
     const r = await get(a.ports.web, '/api/v2/metrics/');
     assert.equal(r.status, 200);
