@@ -125,15 +125,18 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       const big = { ...good[4], uuid: 'big', stdout: 'x'.repeat(10 * 1024 * 1024) };
       const noUuid = { ...good[5], uuid: undefined };
       const stringJob = { ...good[6], job_id: String(job) };
-      const payloads = [good[0], good[1], '{"job_id": 303, "uuid": ', good[2], withNul, big, noUuid, stringJob, '[1,2]', ...good.slice(7)];
+      // Nesting deep enough to overflow the stack while reading it: it must not crash the loop over and over.
+      const deep = `{"job_id": ${job}, "uuid": "deep", "counter": 99, "event": "x", "stdout": "\\u0000", "event_data": {"d": ${'['.repeat(100_000)}${']'.repeat(100_000)}}}`;
+      const payloads = [good[0], good[1], '{"job_id": 303, "uuid": ', good[2], withNul, big, noUuid, stringJob, '[1,2]', deep, ...good.slice(7)];
       await pushEvents(client, QUEUE, payloads as (string | object)[]);
 
       await waitFor('the seven good events stored', async () => (await eventCount(ports.web, job)) === 7);
-      const dead = await waitFor('five dead letters', async () => {
+      const dead = await waitFor('six dead letters', async () => {
         const list = await client.lrange(`${QUEUE}:dead`, 0, -1);
-        return list.length === 5 ? list.map((d) => JSON.parse(d) as { reason: string; detail: string; payload: string }) : undefined;
+        return list.length === 6 ? list.map((d) => JSON.parse(d) as { reason: string; detail: string; payload: string }) : undefined;
       });
-      assert.deepEqual(dead.map((d) => d.reason).sort(), ['invalid_event', 'invalid_event', 'invalid_json', 'missing_uuid', 'oversized']);
+      assert.deepEqual(dead.map((d) => d.reason).sort(), ['invalid_event', 'invalid_event', 'invalid_event', 'invalid_json', 'missing_uuid', 'oversized']);
+      assert.match(dead.find((d) => d.payload === deep)?.detail ?? '', /^cannot be read: Maximum call stack size exceeded/);
       assert.equal(dead.find((d) => d.reason === 'invalid_json')?.payload, '{"job_id": 303, "uuid": ', 'the original payload is kept');
       assert.match(dead.find((d) => d.payload.includes('"job_id":"303"'))?.detail ?? '', /job_id must be a positive integer, got "303"/);
 
@@ -143,7 +146,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       assert.equal(stripped?.event_data.note, 'xy');
 
       const m = (await scrape(ports.callback_receiver)).body;
-      assert.equal(sampleValue(m, 'callback_receiver_events_dead_lettered_total{reason="invalid_event"}'), 2);
+      assert.equal(sampleValue(m, 'callback_receiver_events_dead_lettered_total{reason="invalid_event"}'), 3);
       assert.equal(sampleValue(m, 'callback_receiver_events_dead_lettered_total{reason="oversized"}'), 1);
       assert.equal(sampleValue(m, 'callback_receiver_events_dead_lettered_total{reason="missing_uuid"}'), 1);
       assert.equal(sampleValue(m, 'callback_receiver_events_dead_lettered_total{reason="invalid_json"}'), 1);

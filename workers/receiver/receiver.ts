@@ -30,6 +30,18 @@ interface Parsed {
   readonly dead: DeadLetter[];
 }
 
+/**
+ * parseEvent, and an event that makes it throw (say, nesting deep enough to overflow the stack) is
+ * dead-lettered too: a payload that crashed the loop would crash it again after every restart.
+ */
+function safeParse(payload: string, maxBytes: number, now: string): ReturnType<typeof parseEvent> {
+  try {
+    return parseEvent(payload, maxBytes, now);
+  } catch (err) {
+    return { kind: 'dead', reason: 'invalid_event', detail: `cannot be read: ${(err as Error).message}` };
+  }
+}
+
 /** The callback receiver's work in one thread. */
 export class Receiver {
   readonly #o: ReceiverOptions;
@@ -77,7 +89,7 @@ export class Receiver {
   #parse(now: string): Parsed {
     const out: Parsed = { events: [], summaries: [], payloads: [], createdMs: [], ends: [], dead: [] };
     for (const payload of this.#buffer) {
-      const p = parseEvent(payload, this.#o.maxEventBytes, now);
+      const p = safeParse(payload, this.#o.maxEventBytes, now);
       if (p.kind === 'event') {
         out.events.push(p.row);
         out.summaries.push([...p.summaries]);
