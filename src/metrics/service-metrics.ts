@@ -16,6 +16,8 @@ export class ServiceMetrics<S extends ServiceName = ServiceName> {
   readonly service: S;
   readonly layout: ServiceLayout;
   readonly #live = new Map<RegionId, Float64Array>();
+  /** The live regions as a list, rebuilt when a thread comes or goes rather than at every scrape. */
+  #regions: Float64Array[] = [];
   readonly #retired: Float64Array;
   readonly #computed = new Map<string, () => Promise<readonly Sample[]>>();
 
@@ -34,6 +36,7 @@ export class ServiceMetrics<S extends ServiceName = ServiceName> {
       );
     }
     this.#live.set(id, new Float64Array(buffer));
+    this.#regions = [...this.#live.values()];
   }
 
   /** The thread ended: keep what it counted, forget its gauges. */
@@ -41,6 +44,7 @@ export class ServiceMetrics<S extends ServiceName = ServiceName> {
     const region = this.#live.get(id);
     if (region === undefined) return;
     this.#live.delete(id);
+    this.#regions = [...this.#live.values()];
     retireRegion(this.layout, this.#retired, region);
   }
 
@@ -58,15 +62,14 @@ export class ServiceMetrics<S extends ServiceName = ServiceName> {
 
   /** One family per metric of the service, as of now. */
   families(): Family[] {
-    const regions = [...this.#live.values()];
-    return this.layout.metrics.map((m) => aggregateMetric(m, regions, this.#retired));
+    return this.layout.metrics.map((m) => aggregateMetric(m, this.#regions, this.#retired));
   }
 
   /** The family of one metric, as of now. */
   family(index: number): Family {
     const m = this.layout.metrics[index];
     if (m === undefined) throw new RangeError(`${this.service} has no metric #${index}`);
-    return aggregateMetric(m, [...this.#live.values()], this.#retired);
+    return aggregateMetric(m, this.#regions, this.#retired);
   }
 
   /** Supplies the samples of a computed catalog metric (one the supervisor works out at scrape time). */

@@ -91,6 +91,8 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       );
 
       await waitFor('the stream to be marked complete', async () => (await metric(ports.callback_receiver, 'callback_receiver_job_streams_completed_total')) === 1);
+      // Other threads may still be finishing a flush of their own: wait for them to let go.
+      await waitFor('nothing held in memory', async () => (await metric(ports.callback_receiver, 'callback_receiver_events_in_memory')) === 0);
       const m = (await scrape(ports.callback_receiver)).body;
       assert.equal(sampleValue(m, 'callback_receiver_events_insert_db_total'), 293, 'inserted matches the database');
       assert.equal(sampleValue(m, 'callback_receiver_events_popped_redis_total'), 294, '293 events and the EOF');

@@ -23,7 +23,7 @@ export interface ReceiverOptions {
 
 interface Parsed {
   readonly events: EventRow[];
-  readonly summaries: HostSummaryRow[][];
+  readonly summaries: (readonly HostSummaryRow[])[];
   readonly payloads: string[];
   readonly createdMs: number[];
   readonly ends: StreamEnd[];
@@ -64,19 +64,20 @@ export class Receiver {
     while (!signal.aborted) {
       const taken = await queue.take(batchSize - this.#buffer.length);
       if (taken.length > 0) this.#hold(taken);
-      else {
-        const age = Date.now() - this.#firstAt;
-        if (this.#buffer.length > 0 && age >= bufferMs) await this.#flush();
-        else {
-          const one = await queue.waitForOne(this.#buffer.length > 0 ? bufferMs - age : IDLE_WAIT_MS);
-          if (one !== null) this.#hold([one]);
-        }
+      else if (!this.#due()) {
+        // The queue is empty: wait for the next event, but not past this batch's buffer time.
+        const wait = this.#buffer.length > 0 ? bufferMs - (Date.now() - this.#firstAt) : IDLE_WAIT_MS;
+        const one = await queue.waitForOne(wait);
+        if (one !== null) this.#hold([one]);
       }
-      if (this.#buffer.length >= batchSize || (this.#buffer.length > 0 && Date.now() - this.#firstAt >= bufferMs)) {
-        await this.#flush();
-      }
+      if (this.#buffer.length >= batchSize || this.#due()) await this.#flush();
     }
     if (this.#buffer.length > 0) await this.#flush();
+  }
+
+  /** A batch is held and its buffer time has passed. */
+  #due(): boolean {
+    return this.#buffer.length > 0 && Date.now() - this.#firstAt >= this.#o.bufferMs;
   }
 
   #hold(payloads: string[]): void {
@@ -92,7 +93,7 @@ export class Receiver {
       const p = safeParse(payload, this.#o.maxEventBytes, now);
       if (p.kind === 'event') {
         out.events.push(p.row);
-        out.summaries.push([...p.summaries]);
+        out.summaries.push(p.summaries);
         out.payloads.push(payload);
         out.createdMs.push(p.createdMs);
       } else if (p.kind === 'eof') out.ends.push(p.end);
@@ -152,8 +153,6 @@ export class Receiver {
 
     const jobs = [...new Set([...b.events.map((e) => e.job_id), ...b.ends.map((e) => e.job_id)])];
     const completed = await storage.completeStreams(jobs);
-    metrics.streamsCompleted.inc(completed.length);
-    if (completed.length > 0) log.info({ jobs: completed }, 'job event streams complete');
 
     const savedAt = Date.now();
     let lagSum = 0;
@@ -169,5 +168,8 @@ export class Receiver {
     await this.#o.queue.done(b.dead);
     this.#buffer = [];
     metrics.eventsInMemory.set(0);
+    // Last, so that whoever sees a stream counted complete sees this batch's other numbers too.
+    metrics.streamsCompleted.inc(completed.length);
+    if (completed.length > 0) log.info({ jobs: completed }, 'job event streams complete');
   }
 }
