@@ -57,6 +57,7 @@ export class ServicePool {
   readonly #supervisor: Handles<'web'>;
   readonly #log: Logger;
   readonly #threads = new Set<number>();
+  readonly #threadListeners: ((threads: number) => void)[] = [];
   readonly #loops: LoopSlot[];
   #closing = false;
   #ready: { resolve: () => void; reject: (err: Error) => void } | undefined;
@@ -106,9 +107,17 @@ export class ServicePool {
     }
   }
 
-  /** Runs one task in the pool (for task pools such as the dispatcher's). */
-  run(task: unknown, name: string): Promise<unknown> {
-    return this.#pool.run(task, { name });
+  /**
+   * Runs one task in the pool (for task pools such as the dispatcher's). Aborting `signal` while
+   * the task runs stops its thread.
+   */
+  run(task: unknown, name: string, options: { transferList?: readonly object[]; signal?: AbortSignal } = {}): Promise<unknown> {
+    return this.#pool.run(task, { name, ...(options.transferList ? { transferList: options.transferList as never } : {}), ...(options.signal ? { signal: options.signal } : {}) });
+  }
+
+  /** Calls listener with the thread count whenever a thread comes or goes. */
+  onThreads(listener: (threads: number) => void): void {
+    this.#threadListeners.push(listener);
   }
 
   #checkReady(): void {
@@ -129,7 +138,7 @@ export class ServicePool {
     }
     this.#threads.add(message.threadId);
     this.#log.debug({ thread: message.threadId, threads: this.#threads.size }, 'thread started');
-    this.#reconcile(); // the announcement may arrive after its thread has already ended
+    this.#reconcile(); // the announcement may arrive after its thread has already ended (and tells the listeners)
     this.#checkReady();
   }
 
@@ -143,6 +152,7 @@ export class ServicePool {
       this.#log.debug({ thread: id, threads: this.#threads.size }, 'thread ended');
     }
     this.#supervisor.threads.labels(this.spec.service).set(this.#threads.size);
+    for (const listener of this.#threadListeners) listener(this.#threads.size);
   }
 
   #onError(err: Error): void {

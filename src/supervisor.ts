@@ -23,8 +23,12 @@ import { createLockBuffer, openWriteLock } from './storage/write-lock.ts';
 import { bindProblem, closeServer, createMetricsServer, listen } from './web/metrics-server.ts';
 import { createApi, type ApiHandler } from './web/api.ts';
 import { ClusterNode } from './cluster/cluster-node.ts';
-import type { ReceiverSettings, RelaySettings } from './task-messages.ts';
-import { findProgram } from './system/programs.ts';
+import type { DispatcherSettings, ReceiverSettings, RelaySettings } from './task-messages.ts';
+import { ensurePrograms, findProgram } from './system/programs.ts';
+import { ControlStore } from './control/store.ts';
+import { nodeCapacity } from './control/capacity.ts';
+import { Dispatcher } from './dispatch/dispatcher.ts';
+import { TaskQueue } from './dispatch/task-queue.ts';
 import { OverseerError } from './errors.ts';
 import type { Logger } from './logger.ts';
 
@@ -46,15 +50,15 @@ const DISPATCHER_IDLE_MS = 30_000;
 /** Each pooled service's pool, sized from the config. */
 export function poolSpecs(
   config: Config,
-  settings: { readonly receiver: ReceiverSettings; readonly relay: RelaySettings },
+  settings: { readonly receiver: ReceiverSettings; readonly relay: RelaySettings; readonly dispatcher: DispatcherSettings },
   files: Readonly<Record<PooledService, string>> = WORKER_FILES,
 ): PoolSpec[] {
-  const { receiver, relay } = settings;
+  const { receiver, relay, dispatcher } = settings;
   const s = config.services;
   const r = s.callback_receiver;
   return [
     { service: 'callback_receiver', filename: files.callback_receiver, minThreads: r.workers, maxThreads: r.workers, loops: r.workers, idleTimeoutMs: Infinity, workerData: receiver },
-    { service: 'dispatcher', filename: files.dispatcher, minThreads: s.dispatcher.min_workers, maxThreads: s.dispatcher.max_workers, loops: 0, idleTimeoutMs: DISPATCHER_IDLE_MS },
+    { service: 'dispatcher', filename: files.dispatcher, minThreads: s.dispatcher.min_workers, maxThreads: s.dispatcher.max_workers, loops: 0, idleTimeoutMs: DISPATCHER_IDLE_MS, workerData: dispatcher },
     { service: 'websockets', filename: files.websockets, minThreads: 1, maxThreads: 1, loops: 1, idleTimeoutMs: Infinity, workerData: relay },
   ];
 }
@@ -85,6 +89,7 @@ export class Supervisor {
   #api: ApiHandler | undefined;
   #sampler: NodeJS.Timeout | undefined;
   #cluster: ClusterNode | undefined;
+  #dispatcher: Dispatcher | undefined;
   /** What each service's port serves, and what its snapshots hold. */
   readonly #sources = new Map<ServiceName, FamilySource[]>();
   readonly #sqliteLock = createLockBuffer();
@@ -151,7 +156,17 @@ export class Supervisor {
       log: this.#log,
     });
     this.#cluster = cluster;
+    const d = c.services.dispatcher;
+    const store = new ControlStore(this.#storage.sql);
+    const tasks = new TaskQueue(redis, c.node_name);
+    const capacity = nodeCapacity(d.capacity);
     this.#api = createApi({
+      control: {
+        store,
+        submit: (name, args, options) => tasks.submit(name, args, options),
+        publish: (channel, message) => redis.publish(channel, message),
+        capacity,
+      },
       storage: this.#storage,
       nodeName: c.node_name,
       version: VERSION,
@@ -190,7 +205,25 @@ export class Supervisor {
       maxEventBytes: r.max_event_bytes,
       sqliteLock: this.#sqliteLock,
     };
-    for (const spec of poolSpecs(c, { receiver, relay }, this.#files)) {
+    const dispatcher: DispatcherSettings = {
+      nodeName: c.node_name,
+      logLevel: c.log_level,
+      redisUrl: this.#redisUrl,
+      databaseUrl: c.database_url,
+      dataDir: c.data_dir,
+      sqliteLock: this.#sqliteLock,
+      callbackQueue: r.queue,
+      capacity,
+      maxJobs: Math.max(1, d.max_workers - 1),
+      managerTimeoutMs: d.manager_timeout_ms,
+      managerGraceMs: d.manager_grace_ms,
+      ansibleRunner: d.ansible_runner,
+      git: d.git,
+    };
+    for (const problem of ensurePrograms(['ansible-runner', 'git'], say)) {
+      this.#log.warn({ problem }, 'jobs will fail until this is installed');
+    }
+    for (const spec of poolSpecs(c, { receiver, relay, dispatcher }, this.#files)) {
       this.#pools.push(new ServicePool(spec, this.metrics[spec.service], this.#own, this.#log));
     }
     await Promise.all(
@@ -199,6 +232,21 @@ export class Supervisor {
         this.#log.info({ service: pool.spec.service, threads: pool.threads, max_threads: pool.spec.maxThreads }, 'service started');
       }),
     );
+    this.#dispatcher = new Dispatcher({
+      node: c.node_name,
+      redisUrl: this.#redisUrl,
+      pool: this.#pools.find((p) => p.spec.service === 'dispatcher') as ServicePool,
+      store,
+      metrics: (this.metrics.dispatcher as ServiceMetrics<'dispatcher'>).localRecorder('supervisor').metrics,
+      log: this.#log,
+      capacity,
+      scheduleMs: d.schedule_interval_ms,
+      gatherMs: c.snapshot_interval_ms,
+      managerTimeoutMs: d.manager_timeout_ms,
+      managerGraceMs: d.manager_grace_ms,
+    });
+    await this.#dispatcher.start();
+    this.#log.info({ capacity, max_jobs: dispatcher.maxJobs }, 'dispatcher started');
     cluster.start();
     const ports = Object.fromEntries(SERVICES.map((s) => [s, `${c.services[s].bind}:${c.services[s].port}`]));
     this.#log.info({ ports }, 'ready');
@@ -250,6 +298,7 @@ export class Supervisor {
   close(): Promise<boolean> {
     this.#closing ??= (async () => {
       this.#log.info({ timeout_ms: this.config.shutdown_timeout_ms }, 'stopping');
+      const tasksDone = (await this.#dispatcher?.close(this.config.shutdown_timeout_ms)) ?? true;
       const drained = await Promise.all(
         this.#pools.map(async (pool) => {
           const ok = await pool.close(this.config.shutdown_timeout_ms);
@@ -264,7 +313,7 @@ export class Supervisor {
       this.#redisClient?.disconnect();
       await this.#redis?.stop();
       this.#releaseDataDir();
-      const ok = drained.every(Boolean);
+      const ok = tasksDone && drained.every(Boolean);
       this.#log.info({ drained: ok }, 'stopped');
       return ok;
     })();

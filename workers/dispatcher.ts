@@ -1,5 +1,237 @@
-// A dispatcher pool thread. Its tasks (jobs, the task, dependency and workflow managers) arrive
-// with the dispatcher issue; the thread announces its metrics region at start.
+// A dispatcher pool thread: runs the tasks the dispatcher hands it (piscina task name = task
+// name): jobs and project updates, and the task, dependency and workflow managers, each of which
+// runs under a cluster-wide lock.
+import { join } from 'node:path';
+import { threadId, workerData } from 'node:worker_threads';
+import type { Redis } from 'ioredis';
 import { threadMetrics } from './thread-metrics.ts';
+import { runPlaybook, type RunOutcome } from './jobs/run-playbook.ts';
+import { updateProject } from './jobs/update-project.ts';
+import { CANCEL, type DispatcherSettings, type TaskMessage } from '../src/task-messages.ts';
+import type { ManagerName } from '../src/metrics/catalog.ts';
+import { createRedis } from '../src/redis/connect.ts';
+import { openStorage } from '../src/storage/open.ts';
+import { openWriteLock } from '../src/storage/write-lock.ts';
+import { ControlStore } from '../src/control/store.ts';
+import { TaskQueue, parseTask, type Task } from '../src/dispatch/task-queue.ts';
+import { withClusterLock } from '../src/dispatch/cluster-lock.ts';
+import { cancelJob } from '../src/control/cancel.ts';
+import type { ManagerEnv } from '../src/control/manager-env.ts';
+import { runTaskManager } from '../src/control/task-manager.ts';
+import { runDependencyManager } from '../src/control/dependency-manager.ts';
+import { runWorkflowManager } from '../src/control/workflow-manager.ts';
+import type { Job, JobStatus } from '../src/control/model.ts';
+import { createLogger } from '../src/logger.ts';
 
 export const metrics = threadMetrics('dispatcher');
+const settings = workerData as DispatcherSettings;
+const log = createLogger(settings.logLevel, { node: settings.nodeName, service: 'dispatcher', thread: threadId });
+
+interface Context {
+  readonly redis: Redis;
+  readonly store: ControlStore;
+  readonly queue: TaskQueue;
+}
+
+let context: Promise<Context> | undefined;
+
+/** This thread's connections, opened by its first task and kept while the thread lives. */
+function connect(): Promise<Context> {
+  context ??= (async () => {
+    const redis = createRedis(settings.redisUrl, `overseer:dispatcher:${threadId}`, { maxRetriesPerRequest: 1 });
+    redis.on('error', (err: Error) => log.warn({ err }, 'redis connection error'));
+    await redis.connect();
+    const storage = openStorage(settings.databaseUrl, settings.dataDir, { writeLock: openWriteLock(settings.sqliteLock) });
+    return { redis, store: new ControlStore(storage.sql), queue: new TaskQueue(redis, settings.nodeName) };
+  })();
+  context.catch(() => (context = undefined)); // the next task tries again
+  return context;
+}
+
+function managerEnv(ctx: Context): ManagerEnv {
+  const submit: ManagerEnv['submit'] = (name, args, options) => ctx.queue.submit(name, args, options);
+  return {
+    store: ctx.store,
+    node: settings.nodeName,
+    capacity: settings.capacity,
+    maxJobs: settings.maxJobs,
+    submit,
+    cancel: (job: Job) => cancelJob({ store: ctx.store, submit, publish: (c, m) => ctx.redis.publish(c, m) }, job),
+    deadline: Date.now() + settings.managerTimeoutMs,
+  };
+}
+
+/** Runs a manager under its cluster lock, and records its run; 'skipped' when another run holds the lock. */
+async function manage<R extends { timedOut: boolean }>(name: ManagerName, run: (env: ManagerEnv) => Promise<R>, record: (r: R) => void): Promise<R | 'skipped'> {
+  const ctx = await connect();
+  const ttl = settings.managerTimeoutMs + settings.managerGraceMs;
+  const outcome = await withClusterLock(ctx.redis, name, ttl, () => run(managerEnv(ctx)));
+  if (!outcome.ran) {
+    metrics.managerSkipped.labels(name).inc();
+    return 'skipped';
+  }
+  record(outcome.value);
+  if (outcome.value.timedOut) {
+    metrics.managerTimeouts.labels(name, 'stopped_early').inc();
+    log.warn({ manager: name, timeout_ms: settings.managerTimeoutMs }, 'manager run reached its timeout; the next run goes on from here');
+  }
+  return outcome.value;
+}
+
+export function task_manager(_msg: TaskMessage) {
+  return manage('task_manager', runTaskManager, (r) => {
+    const m = metrics;
+    m.tmGetTasksSeconds.set(r.getTasksSeconds);
+    m.tmProcessRunningSeconds.set(r.processRunningSeconds);
+    m.tmProcessPendingSeconds.set(r.processPendingSeconds);
+    m.tmStartTaskSeconds.set(r.startTaskSeconds);
+    m.tmCommitSeconds.set(r.commitSeconds);
+    m.tmScheduleSeconds.set(r.scheduleSeconds);
+    m.tmTasksStarted.set(r.tasksStarted);
+    m.tmTasksBlocked.set(r.tasksBlocked);
+    m.tmRunningProcessed.set(r.runningProcessed);
+    m.tmPendingProcessed.set(r.pendingProcessed);
+    m.tmRecordedTimestamp.set(Date.now() / 1000);
+    m.tmScheduleCalls.inc();
+  });
+}
+
+export function dependency_manager(_msg: TaskMessage) {
+  return manage('dependency_manager', runDependencyManager, (r) => {
+    metrics.dmGetTasksSeconds.set(r.getTasksSeconds);
+    metrics.dmGenerateDependenciesSeconds.set(r.generateDependenciesSeconds);
+    metrics.dmScheduleSeconds.set(r.scheduleSeconds);
+    metrics.dmPendingProcessed.set(r.pendingProcessed);
+    metrics.dmRecordedTimestamp.set(Date.now() / 1000);
+    metrics.dmScheduleCalls.inc();
+  });
+}
+
+export function workflow_manager(_msg: TaskMessage) {
+  return manage('workflow_manager', runWorkflowManager, (r) => {
+    metrics.wmGetTasksSeconds.set(r.getTasksSeconds);
+    metrics.wmSpawnSeconds.set(r.spawnSeconds);
+    metrics.wmScheduleSeconds.set(r.scheduleSeconds);
+    metrics.wmRecordedTimestamp.set(Date.now() / 1000);
+    metrics.wmScheduleCalls.inc();
+  });
+}
+
+/** Does nothing: what the task throughput benchmark runs. */
+export function noop(_msg: TaskMessage): string {
+  return 'ok';
+}
+
+export function run_job(msg: TaskMessage) {
+  return runUnifiedJob(msg, async (ctx, job, signal) => {
+    const project = job.project_id === null ? undefined : await ctx.store.project(job.project_id);
+    const inventory = job.inventory_id === null ? undefined : await ctx.store.inventory(job.inventory_id);
+    if (project === undefined || inventory === undefined) {
+      return failure('error', `the job's ${project === undefined ? 'project' : 'inventory'} no longer exists`);
+    }
+    const projectDir = project.scm_type === 'git' ? checkoutDir(project.id) : project.local_path;
+    let extraVars: Record<string, unknown> = {};
+    try {
+      extraVars = JSON.parse(job.extra_vars) as Record<string, unknown>;
+    } catch {
+      return failure('error', 'the job has extra_vars that are not JSON');
+    }
+    return runPlaybook({
+      jobId: job.id,
+      privateDataDir: join(settings.dataDir, 'jobs', String(job.id)),
+      projectDir,
+      playbook: job.playbook,
+      inventory: { format: inventory.format, content: inventory.content },
+      extraVars,
+      forks: job.forks,
+      runner: settings.ansibleRunner,
+      redis: ctx.redis,
+      queue: settings.callbackQueue,
+      signal,
+      onSpawn: (pid) => void ctx.store.changeJob(job.id, ['running'], { pid }).catch(() => undefined),
+    });
+  });
+}
+
+export function run_project_update(msg: TaskMessage) {
+  return runUnifiedJob(msg, async (ctx, job, signal) => {
+    const project = job.project_id === null ? undefined : await ctx.store.project(job.project_id);
+    if (project === undefined) return failure('error', 'the project no longer exists');
+    return updateProject({
+      jobId: job.id,
+      url: project.scm_url,
+      branch: project.scm_branch,
+      dir: checkoutDir(project.id),
+      git: settings.git,
+      redis: ctx.redis,
+      queue: settings.callbackQueue,
+      signal,
+    });
+  });
+}
+
+/** Where a git project's checkout lives on this node. */
+const checkoutDir = (projectId: number) => join(settings.dataDir, 'projects', String(projectId));
+
+const failure = (status: JobStatus & RunOutcome['status'], explanation: string): RunOutcome => ({ status, rc: null, events: 0, explanation });
+
+/**
+ * Takes the job from waiting to running (only the task the task manager chose may), runs it until
+ * it ends, is canceled or the node stops, records how it ended, and wakes the managers.
+ */
+async function runUnifiedJob(
+  msg: TaskMessage,
+  execute: (ctx: Context, job: Job, signal: AbortSignal) => Promise<RunOutcome & { revision?: string }>,
+): Promise<string> {
+  const task = parseTask(msg.raw) as Task;
+  const jobId = task.args.job_id ?? 0;
+  const ctx = await connect();
+  const stop = new AbortController();
+  let why = '';
+  msg.control.on('message', (m) => {
+    why = m === CANCEL ? 'canceled' : 'stopped';
+    stop.abort();
+  });
+  try {
+    const job = await ctx.store.job(jobId);
+    const started = new Date().toISOString();
+    if (job === undefined || !(await ctx.store.changeJob(jobId, ['waiting'], { status: 'running', started }, task.id))) {
+      log.info({ job: jobId, task: task.id }, 'job no longer waits for this task; nothing to run');
+      return 'skipped';
+    }
+    log.info({ job: jobId, type: job.type, name: job.name }, 'job running');
+    // A cancel that came before this thread listened: the flag is already set.
+    if ((await ctx.store.job(jobId))?.cancel_flag) {
+      why = 'canceled';
+      stop.abort();
+    }
+    let outcome: RunOutcome & { revision?: string };
+    try {
+      outcome = await execute(ctx, job, stop.signal);
+    } catch (err) {
+      outcome = failure('error', `the job could not run to its end: ${(err as Error).message}`);
+    }
+    if (why === 'stopped') {
+      outcome = { ...outcome, status: 'failed', explanation: `Node ${settings.nodeName} stopped while the job was running.` };
+    } else if (why === 'canceled') {
+      outcome = { ...outcome, status: 'canceled', explanation: outcome.explanation || 'Canceled.' };
+    }
+    const finished = new Date().toISOString();
+    await ctx.store.changeJob(jobId, ['running'], {
+      status: outcome.status,
+      finished,
+      elapsed: (Date.parse(finished) - Date.parse(started)) / 1000,
+      job_explanation: outcome.explanation,
+      pid: 0,
+      ...(outcome.revision ? { scm_revision: outcome.revision } : {}),
+    });
+    log.info({ job: jobId, status: outcome.status, events: outcome.events, explanation: outcome.explanation || undefined }, 'job finished');
+    // A job that ends frees capacity and unblocks others: start what can start now (AWX waits for the next 20 s run).
+    await ctx.queue.submit('task_manager', {}, { once: true });
+    if (job.workflow_job_id !== null) await ctx.queue.submit('workflow_manager', {}, { once: true });
+    return outcome.status;
+  } finally {
+    msg.control.close();
+  }
+}
+

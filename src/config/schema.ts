@@ -39,7 +39,16 @@ export interface Config {
       readonly buffer_ms: number;
       readonly max_event_bytes: number;
     };
-    readonly dispatcher: Listen & { readonly min_workers: number; readonly max_workers: number };
+    readonly dispatcher: Listen & {
+      readonly min_workers: number;
+      readonly max_workers: number;
+      readonly capacity: number;
+      readonly schedule_interval_ms: number;
+      readonly manager_timeout_ms: number;
+      readonly manager_grace_ms: number;
+      readonly ansible_runner: string;
+      readonly git: string;
+    };
     readonly websockets: Listen;
   };
 }
@@ -157,7 +166,17 @@ const SCHEMA: Tree = {
       buffer_ms: int(1, 60_000, 'milliseconds'),
       max_event_bytes: int(1024, 512 * 1024 * 1024, 'bytes'),
     },
-    dispatcher: { ...listen, min_workers: workers, max_workers: workers },
+    dispatcher: {
+      ...listen,
+      min_workers: workers,
+      max_workers: workers,
+      capacity: int(0, 1_000_000, 'forks (0: from the CPUs and memory, as AWX does)'),
+      schedule_interval_ms: int(100, 3_600_000, 'milliseconds'),
+      manager_timeout_ms: int(10, 3_600_000, 'milliseconds'),
+      manager_grace_ms: int(10, 3_600_000, 'milliseconds'),
+      ansible_runner: nonEmpty,
+      git: nonEmpty,
+    },
     websockets: listen,
   },
 };

@@ -72,6 +72,14 @@ const peer = { name: 'peer', values: 'peers' } as const;
 export const DEAD_REASONS = ['oversized', 'invalid_json', 'invalid_event', 'missing_uuid', 'insert_failed'] as const;
 export type DeadReason = (typeof DEAD_REASONS)[number];
 
+/** What the dispatcher runs: a job, a project update, one of the three managers, or nothing (benchmarks). */
+export const TASK_NAMES = ['run_job', 'run_project_update', 'task_manager', 'dependency_manager', 'workflow_manager', 'noop'] as const;
+export type TaskName = (typeof TASK_NAMES)[number];
+export const MANAGERS = ['task_manager', 'dependency_manager', 'workflow_manager'] as const;
+export type ManagerName = (typeof MANAGERS)[number];
+const task = { name: 'task', values: TASK_NAMES } as const;
+const manager = { name: 'manager', values: MANAGERS } as const;
+
 /** Timing gauges of one manager run, AWX's `<manager>_*_seconds` (the most recent run wins). */
 const lastRun = 'last' as const;
 
@@ -272,6 +280,24 @@ export const CATALOG = [
     help: 'Fraction of dispatcher pool capacity (max threads) that was idle over the last gather interval, 0 to 1.',
     combine: 'last',
   }),
+
+  counter({ key: 'tasksProcessed', service: 'dispatcher', name: 'dispatcher_tasks_processed_total', help: 'Tasks the dispatcher pool finished, by task.', labels: [task] }),
+  counter({ key: 'tasksFailed', service: 'dispatcher', name: 'dispatcher_tasks_failed_total', help: 'Tasks that threw or whose thread ended while they ran, by task.', labels: [task] }),
+  histogram({ key: 'taskSeconds', service: 'dispatcher', name: 'dispatcher_task_duration_seconds', help: 'Time each task ran, by task.', labels: [task], buckets: [0.001, 0.01, 0.1, 1, 10, 60, 600] }),
+  gauge({ key: 'taskQueueLength', service: 'dispatcher', name: 'dispatcher_task_queue_length', help: "Tasks waiting in this node's durable task queue, at the most recent gather.", combine: 'last' }),
+  counter({ key: 'managerSkipped', service: 'dispatcher', name: 'dispatcher_manager_skipped_total', help: 'Manager runs that did nothing because a run on this or another node held the cluster lock.', labels: [manager] }),
+  counter({
+    key: 'managerTimeouts',
+    service: 'dispatcher',
+    name: 'dispatcher_manager_timeouts_total',
+    help: 'Manager runs that reached manager_timeout_ms: stopped_early (committed what they had done) or abandoned (the dispatcher stopped their thread after the grace period).',
+    labels: [manager, { name: 'outcome', values: ['stopped_early', 'abandoned'] }],
+  }),
+  gauge({ key: 'instanceCapacity', service: 'dispatcher', name: 'instance_capacity', awx: 'awx_instance_capacity', help: 'Capacity of this node (forks it may run at once), at the most recent gather.', combine: 'last' }),
+  gauge({ key: 'instanceConsumed', service: 'dispatcher', name: 'instance_consumed_capacity', awx: 'awx_instance_consumed_capacity', help: "Capacity taken by this node's waiting and running jobs, at the most recent gather.", combine: 'last' }),
+  gauge({ key: 'instanceRemaining', service: 'dispatcher', name: 'instance_remaining_capacity', awx: 'awx_instance_remaining_capacity', help: 'Capacity left on this node, at the most recent gather.', combine: 'last' }),
+  gauge({ key: 'runningJobs', service: 'dispatcher', name: 'instance_running_jobs', awx: 'awx_running_jobs_total', help: 'Jobs waiting or running on this node, at the most recent gather.', combine: 'last' }),
+  gauge({ key: 'pendingJobs', service: 'dispatcher', name: 'pending_jobs', awx: 'awx_pending_jobs_total', help: 'Jobs launched and not yet started, cluster-wide, at the most recent gather.', combine: 'last' }),
 
   // --- task manager ---
   gauge({ key: 'tmGetTasksSeconds', service: 'dispatcher', name: 'task_manager_get_tasks_seconds', awx: 'task_manager_get_tasks_seconds', help: 'Task manager: time loading tasks, most recent run.', combine: lastRun }),

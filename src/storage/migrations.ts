@@ -9,6 +9,19 @@ export interface Migration {
   readonly postgres: readonly string[];
 }
 
+/** Column types that differ between the dialects, as placeholders in bothDialects' statements. */
+const TYPES = {
+  sqlite: { id: 'INTEGER PRIMARY KEY', ref: 'INTEGER', flag: 'INTEGER NOT NULL DEFAULT 0', time: 'TEXT NOT NULL', time_null: 'TEXT', real: 'REAL NOT NULL DEFAULT 0' },
+  postgres: { id: 'BIGSERIAL PRIMARY KEY', ref: 'BIGINT', flag: 'BOOLEAN NOT NULL DEFAULT FALSE', time: 'TIMESTAMPTZ NOT NULL', time_null: 'TIMESTAMPTZ', real: 'DOUBLE PRECISION NOT NULL DEFAULT 0' },
+} as const;
+
+/** One schema written once, with {id}, {ref}, {flag}, {time}, {time_null} and {real} for the types that differ. */
+function bothDialects(statements: readonly string[]): Pick<Migration, 'sqlite' | 'postgres'> {
+  const fill = (types: Readonly<Record<string, string>>) =>
+    statements.map((s) => s.replace(/\{(\w+)\}/g, (_, t: string) => types[t] ?? `{${t}}`));
+  return { sqlite: fill(TYPES.sqlite), postgres: fill(TYPES.postgres) };
+}
+
 export const MIGRATIONS: readonly Migration[] = [
   // The ledger itself is created before any migration runs; the first version marks a baseline.
   { version: 1, name: 'baseline', sqlite: [], postgres: [] },
@@ -103,5 +116,91 @@ export const MIGRATIONS: readonly Migration[] = [
         completed_at TIMESTAMPTZ
       )`,
     ],
+  },
+  {
+    version: 3,
+    name: 'projects, inventories, templates, jobs, workflows',
+    ...bothDialects([
+      `CREATE TABLE projects (
+        id {id},
+        name TEXT NOT NULL UNIQUE,
+        description TEXT NOT NULL,
+        scm_type TEXT NOT NULL,
+        scm_url TEXT NOT NULL,
+        scm_branch TEXT NOT NULL,
+        local_path TEXT NOT NULL,
+        scm_update_on_launch {flag},
+        scm_update_cache_timeout INTEGER NOT NULL,
+        created {time},
+        modified {time}
+      )`,
+      `CREATE TABLE inventories (
+        id {id},
+        name TEXT NOT NULL UNIQUE,
+        description TEXT NOT NULL,
+        format TEXT NOT NULL,
+        content TEXT NOT NULL,
+        host_count INTEGER NOT NULL,
+        created {time},
+        modified {time}
+      )`,
+      `CREATE TABLE job_templates (
+        id {id},
+        name TEXT NOT NULL UNIQUE,
+        description TEXT NOT NULL,
+        project_id {ref} NOT NULL REFERENCES projects (id),
+        inventory_id {ref} NOT NULL REFERENCES inventories (id),
+        playbook TEXT NOT NULL,
+        extra_vars TEXT NOT NULL,
+        forks INTEGER NOT NULL,
+        allow_simultaneous {flag},
+        created {time},
+        modified {time}
+      )`,
+      `CREATE TABLE workflow_job_templates (
+        id {id},
+        name TEXT NOT NULL UNIQUE,
+        description TEXT NOT NULL,
+        allow_simultaneous {flag},
+        nodes TEXT NOT NULL,
+        created {time},
+        modified {time}
+      )`,
+      // Every kind of job in one table (AWX's unified jobs): type job, project_update or workflow_job.
+      `CREATE TABLE jobs (
+        id {id},
+        type TEXT NOT NULL,
+        name TEXT NOT NULL,
+        status TEXT NOT NULL,
+        launch_type TEXT NOT NULL,
+        job_template_id {ref},
+        workflow_job_template_id {ref},
+        project_id {ref},
+        inventory_id {ref},
+        playbook TEXT NOT NULL,
+        extra_vars TEXT NOT NULL,
+        forks INTEGER NOT NULL,
+        allow_simultaneous {flag},
+        dependencies_processed {flag},
+        dependency_id {ref},
+        workflow_job_id {ref},
+        workflow_nodes TEXT NOT NULL,
+        controller_node TEXT NOT NULL,
+        task_impact INTEGER NOT NULL,
+        cancel_flag {flag},
+        job_explanation TEXT NOT NULL,
+        scm_revision TEXT NOT NULL,
+        task_id TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        created {time},
+        modified {time},
+        started {time_null},
+        finished {time_null},
+        elapsed {real}
+      )`,
+      'CREATE INDEX jobs_status ON jobs (status, created)',
+      'CREATE INDEX jobs_project_type ON jobs (project_id, type, created)',
+      'CREATE INDEX jobs_workflow ON jobs (workflow_job_id)',
+    ]),
   },
 ];

@@ -10,6 +10,8 @@ import type {
   HostSummaryRow,
   Page,
   SaveResult,
+  Sql,
+  SqlValue,
   Storage,
   StoredEvent,
   StoredHostSummary,
@@ -96,6 +98,13 @@ export class PostgresStorage implements Storage {
   /** Pooled connections that have created their temp staging table (it lives as long as the session). */
   readonly #staged = new WeakSet<pg.PoolClient>();
   #closed = false;
+  readonly sql: Sql = {
+    all: async <T>(sql: string, params: readonly SqlValue[] = []) => (await this.#query(sql, params)).rows as T[],
+    get: async <T>(sql: string, params: readonly SqlValue[] = []) => (await this.#query(sql, params)).rows[0] as T | undefined,
+    run: async (sql: string, params: readonly SqlValue[] = []) => (await this.#query(sql, params)).rowCount ?? 0,
+    returning: async <T>(sql: string, params: readonly SqlValue[] = []) => (await this.#query(sql, params)).rows as T[],
+  };
+  readonly #numbered = new Map<string, string>();
 
   constructor(
     url: string,
@@ -262,6 +271,17 @@ export class PostgresStorage implements Storage {
 
   async countEvents(): Promise<number> {
     return this.#count('SELECT count(*) AS n FROM job_events', []);
+  }
+
+  /** Runs SQL written with `?` placeholders (see Sql), as PostgreSQL's $1, $2, ... */
+  #query(sql: string, params: readonly SqlValue[]): Promise<pg.QueryResult> {
+    let text = this.#numbered.get(sql);
+    if (text === undefined) {
+      let n = 0;
+      text = sql.replace(/\?/g, () => `$${++n}`);
+      this.#numbered.set(sql, text);
+    }
+    return this.#pool.query(text, params as SqlValue[]);
   }
 
   async #count(sql: string, values: unknown[]): Promise<number> {

@@ -5,6 +5,8 @@ import type {
   EventOrder,
   Page,
   SaveResult,
+  Sql,
+  SqlValue,
   Storage,
   StoredEvent,
   StoredHostSummary,
@@ -21,6 +23,9 @@ const CHECKPOINT_EVERY = 4;
 
 type Row = Record<string, unknown>;
 
+/** node:sqlite binds no booleans: SQLite keeps them as 0 and 1. */
+const bindable = (v: SqlValue): string | number | null => (typeof v === 'boolean' ? Number(v) : v);
+
 /**
  * SQLite through node:sqlite, in WAL mode: the embedded default for one node. Several threads of
  * one process may each open one; they pass `writeLock` so that writers take turns instead of
@@ -36,6 +41,12 @@ export class SqliteStorage implements Storage {
   readonly #locked: boolean;
   #commits = 0;
   #closed = false;
+  readonly sql: Sql = {
+    all: async <T>(sql: string, params: readonly SqlValue[] = []) => this.#stmt(sql).all(...params.map(bindable)) as T[],
+    get: async <T>(sql: string, params: readonly SqlValue[] = []) => this.#stmt(sql).get(...params.map(bindable)) as T | undefined,
+    run: async (sql: string, params: readonly SqlValue[] = []) => this.#write(() => Number(this.#stmt(sql).run(...params.map(bindable)).changes)),
+    returning: async <T>(sql: string, params: readonly SqlValue[] = []) => this.#write(() => this.#stmt(sql).all(...params.map(bindable)) as T[]),
+  };
 
   constructor(file: string, options: { migrations?: readonly Migration[]; writeLock?: WriteLock } = {}) {
     this.location = file;

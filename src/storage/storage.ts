@@ -87,9 +87,26 @@ export interface Page {
 export const EVENT_ORDERS = ['counter', '-counter', 'id', '-id', 'created', '-created'] as const;
 export type EventOrder = (typeof EVENT_ORDERS)[number];
 
+/** A value bound to a `?` placeholder (booleans become 0/1 in SQLite). */
+export type SqlValue = string | number | boolean | null;
+
+/**
+ * Plain SQL for modules that keep their own tables (src/control/), written once for both
+ * dialects: `?` placeholders, and only SQL both understand. Each write is its own transaction.
+ */
+export interface Sql {
+  all<T>(sql: string, params?: readonly SqlValue[]): Promise<T[]>;
+  get<T>(sql: string, params?: readonly SqlValue[]): Promise<T | undefined>;
+  /** A write; resolves with the rows it changed. */
+  run(sql: string, params?: readonly SqlValue[]): Promise<number>;
+  /** A write with RETURNING; resolves with the rows returned. */
+  returning<T>(sql: string, params?: readonly SqlValue[]): Promise<T[]>;
+}
+
 /** What every storage backend offers the supervisor and the services. */
 export interface Storage {
   readonly kind: 'sqlite' | 'postgres';
+  readonly sql: Sql;
   /** Where the data lives, for logs (never contains a password). */
   readonly location: string;
   /** Applies pending migrations; returns the versions applied now and the schema version after. */

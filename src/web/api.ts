@@ -9,6 +9,8 @@ import { ServiceExposition } from '../metrics/exposition.ts';
 import type { Family } from '../metrics/aggregate.ts';
 import type { ClusterView, Filter, Instance } from '../cluster/cluster-view.ts';
 import { mergeFamilies } from '../cluster/cluster-view.ts';
+import type { ControlStore } from '../control/store.ts';
+import type { Submit } from '../control/manager-env.ts';
 
 const DEFAULT_PAGE_SIZE = 50;
 /** AWX's MAX_PAGE_SIZE. */
@@ -17,8 +19,20 @@ const MAX_PAGE_SIZE = 200;
 const PING_TIMEOUT_MS = 2_000;
 const NOT_FOUND = { detail: 'Not found.' };
 
+/** What the API needs for projects, templates and jobs. */
+export interface ControlDeps {
+  readonly store: ControlStore;
+  /** Queues a task on this node's dispatcher. */
+  readonly submit: Submit;
+  /** Publishes on Redis (cancel requests reach the node running the job). */
+  readonly publish: (channel: string, message: string) => Promise<unknown>;
+  /** This node's capacity in forks. */
+  readonly capacity: number;
+}
+
 /** What the API reads from the node. */
 export interface ApiDeps {
+  readonly control: ControlDeps;
   readonly storage: Storage;
   readonly nodeName: string;
   readonly version: string;

@@ -1,0 +1,25 @@
+// What a manager run is given: the database, this node, a way to queue tasks, and a deadline.
+import type { TaskName } from '../metrics/catalog.ts';
+import type { Task } from '../dispatch/task-queue.ts';
+import type { ControlStore } from './store.ts';
+import type { Job } from './model.ts';
+
+export type Submit = (name: TaskName, args?: Task['args'], options?: { once?: boolean; id?: string }) => Promise<boolean>;
+
+export interface ManagerEnv {
+  readonly store: ControlStore;
+  /** This node's name: the task manager starts jobs here. */
+  readonly node: string;
+  /** This node's capacity in forks. */
+  readonly capacity: number;
+  /** Jobs this node may run at once: each takes a dispatcher thread, and one stays free for the managers. */
+  readonly maxJobs: number;
+  readonly submit: Submit;
+  /** Cancels a job (see cancel.ts). */
+  readonly cancel: (job: Job) => Promise<unknown>;
+  /** Unix ms by which a run stops early, keeping what it did (AWX's TASK_MANAGER_TIMEOUT). */
+  readonly deadline: number;
+}
+
+/** Seconds since `from` (a performance.now() reading). */
+export const secondsSince = (from: number): number => (performance.now() - from) / 1000;

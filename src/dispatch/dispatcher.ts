@@ -1,0 +1,289 @@
+// The dispatcher's main side, in the supervisor: takes tasks from this node's durable queue as
+// threads are free and runs them in the dispatcher pool, queues the managers on a schedule, tells
+// running jobs to stop when they are canceled, abandons a manager that overruns its timeout, and
+// gathers the pool's metrics. At start it settles what a stopped run left behind.
+import { existsSync, readFileSync } from 'node:fs';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import type { Redis } from 'ioredis';
+import { MANAGERS, type ManagerName } from '../metrics/catalog.ts';
+import type { Handles } from '../metrics/recorder.ts';
+import type { ServicePool } from '../service-pool.ts';
+import { CANCEL, STOP, type TaskMessage } from '../task-messages.ts';
+import { createRedis } from '../redis/connect.ts';
+import type { ControlStore } from '../control/store.ts';
+import { CANCEL_CHANNEL } from '../control/cancel.ts';
+import { TaskQueue, parseTask, type Task } from './task-queue.ts';
+import type { Logger } from '../logger.ts';
+
+export interface DispatcherOptions {
+  readonly node: string;
+  readonly redisUrl: string;
+  readonly pool: ServicePool;
+  readonly store: ControlStore;
+  /** The supervisor's own dispatcher metrics (pool gauges, task counts). */
+  readonly metrics: Handles<'dispatcher'>;
+  readonly log: Logger;
+  readonly capacity: number;
+  /** How often each manager is queued. */
+  readonly scheduleMs: number;
+  /** How often the pool's metrics are gathered. */
+  readonly gatherMs: number;
+  readonly managerTimeoutMs: number;
+  readonly managerGraceMs: number;
+}
+
+interface Running {
+  readonly task: Task;
+  readonly control: MessagePort;
+}
+
+/** How long one wait for a task blocks (and so how long close() may wait for the taker). */
+const TAKE_WAIT_MS = 1000;
+const RETRY_MS = 1000;
+
+export class Dispatcher {
+  readonly #o: DispatcherOptions;
+  readonly #m: Handles<'dispatcher'>;
+  readonly #log: Logger;
+  readonly #slots: number;
+  readonly #running = new Map<string, Running>();
+  readonly #timers: NodeJS.Timeout[] = [];
+  #commands: Redis | undefined;
+  #blocking: Redis | undefined;
+  #subscriber: Redis | undefined;
+  #queue: TaskQueue | undefined;
+  #closing = false;
+  #loop: Promise<void> | undefined;
+  #slotFreed: (() => void) | undefined;
+  #drained: (() => void) | undefined;
+  // Pool gauges between gathers.
+  #threads = 0;
+  #maxThreads = 0;
+  #busyMs = 0;
+  #busySince = performance.now();
+  #gatheredAt = performance.now();
+
+  constructor(options: DispatcherOptions) {
+    this.#o = options;
+    this.#m = options.metrics;
+    this.#log = options.log.child({ service: 'dispatcher' });
+    this.#slots = options.pool.spec.maxThreads;
+    options.pool.onThreads((n) => this.#onThreads(n));
+  }
+
+  /** The queue producers on this node submit to (API launches). */
+  get queue(): TaskQueue {
+    return this.#queue as TaskQueue;
+  }
+
+  async start(): Promise<void> {
+    const { redisUrl, node } = this.#o;
+    this.#commands = createRedis(redisUrl, 'overseer:dispatcher', { maxRetriesPerRequest: 1 });
+    this.#blocking = createRedis(redisUrl, 'overseer:dispatcher:take', { maxRetriesPerRequest: null });
+    this.#subscriber = createRedis(redisUrl, 'overseer:dispatcher:cancel', { maxRetriesPerRequest: null });
+    for (const r of [this.#commands, this.#blocking, this.#subscriber]) r.on('error', (err: Error) => this.#log.warn({ err }, 'redis connection error'));
+    await Promise.all([this.#commands.connect(), this.#blocking.connect(), this.#subscriber.connect()]);
+    this.#queue = new TaskQueue(this.#commands, node);
+    await this.#recover();
+
+    await this.#subscriber.subscribe(CANCEL_CHANNEL);
+    this.#subscriber.on('message', (_channel: string, message: string) => this.#cancel(Number(message)));
+
+    this.#loop = this.#takeLoop(new TaskQueue(this.#blocking, node));
+    // Spread the managers over the interval, as AWX spreads its schedule.
+    MANAGERS.forEach((name, i) => {
+      const first = setTimeout(() => {
+        this.#schedule(name);
+        this.#timers.push(setInterval(() => this.#schedule(name), this.#o.scheduleMs));
+      }, (i * this.#o.scheduleMs) / MANAGERS.length);
+      this.#timers.push(first);
+    });
+    this.#timers.push(setInterval(() => void this.#gather(), this.#o.gatherMs));
+    void this.#gather();
+  }
+
+  /**
+   * What a stopped run of this node left: its running jobs lost their process and are failed
+   * (their leftover process group is stopped); its waiting jobs go back to pending (their task
+   * ids no longer match, so a given-back task cannot run them twice); its tasks in flight go back
+   * to the queue.
+   */
+  async #recover(): Promise<void> {
+    const { store, node } = this.#o;
+    const now = new Date().toISOString();
+    for (const job of await store.jobsIn(['running'], "controller_node = ? AND type <> 'workflow_job'", [node])) {
+      if (job.pid > 0) stopLeftover(job.pid);
+      const explanation = `Node ${node} stopped while this job was running; the job's process did not survive the restart.`;
+      if (await store.changeJob(job.id, ['running'], { status: 'failed', finished: now, job_explanation: explanation, pid: 0 })) {
+        this.#log.warn({ job: job.id, name: job.name }, 'job was running when this node stopped; marked failed');
+      }
+    }
+    for (const job of await store.jobsIn(['waiting'], 'controller_node = ?', [node])) {
+      await store.changeJob(job.id, ['waiting'], { status: 'pending', controller_node: '', task_id: '' });
+      this.#log.info({ job: job.id }, 'job was waiting to start when this node stopped; pending again');
+    }
+    const given = await this.queue.giveBack();
+    if (given > 0) this.#log.warn({ tasks: given }, 'tasks a stopped run was running are back in the queue');
+    for (const name of MANAGERS) this.#schedule(name);
+  }
+
+  #schedule(name: ManagerName): void {
+    this.#queue?.submit(name, {}, { once: true }).catch((err: unknown) => this.#log.warn({ err, task: name }, 'cannot queue a manager run'));
+  }
+
+  async #takeLoop(taker: TaskQueue): Promise<void> {
+    while (!this.#closing) {
+      if (this.#running.size >= this.#slots) {
+        await new Promise<void>((resolve) => (this.#slotFreed = resolve));
+        continue;
+      }
+      let raw: string | null;
+      try {
+        raw = await taker.take(TAKE_WAIT_MS);
+      } catch (err) {
+        if (this.#closing) return;
+        this.#log.warn({ err }, 'cannot take a task from the queue; retrying');
+        await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+        continue;
+      }
+      if (raw !== null) this.#run(raw);
+    }
+  }
+
+  #run(raw: string): void {
+    const task = parseTask(raw);
+    if (task === undefined) {
+      this.#log.error({ raw: raw.slice(0, 200) }, 'not a task; dropped from the queue');
+      void this.queue.done(raw);
+      return;
+    }
+    const { port1, port2 } = new MessageChannel();
+    this.#account();
+    this.#running.set(task.id, { task, control: port1 });
+    const message: TaskMessage = { raw, control: port2 };
+    const isManager = (MANAGERS as readonly string[]).includes(task.name);
+    const abandon = new AbortController();
+    const watchdog = isManager
+      ? setTimeout(() => {
+          this.#m.managerTimeouts.labels(task.name as ManagerName, 'abandoned').inc();
+          this.#log.error({ task: task.name, timeout_ms: this.#o.managerTimeoutMs, grace_ms: this.#o.managerGraceMs }, 'manager overran its timeout and grace period; its thread is stopped');
+          abandon.abort();
+        }, this.#o.managerTimeoutMs + this.#o.managerGraceMs)
+      : undefined;
+    const began = performance.now();
+    this.#o.pool
+      .run(message, task.name, { transferList: [port2], ...(isManager ? { signal: abandon.signal } : {}) })
+      .then(
+        () => this.#m.tasksProcessed.labels(task.name).inc(),
+        (err: unknown) => this.#failed(task, err),
+      )
+      .finally(async () => {
+        clearTimeout(watchdog);
+        port1.close();
+        this.#m.taskSeconds.labels(task.name).observe((performance.now() - began) / 1000);
+        await this.queue.done(raw).catch((err: unknown) => this.#log.warn({ err, task: task.id }, 'cannot clear a finished task'));
+        this.#account();
+        this.#running.delete(task.id);
+        this.#slotFreed?.();
+        if (this.#running.size === 0) this.#drained?.();
+      });
+  }
+
+  async #failed(task: Task, err: unknown): Promise<void> {
+    this.#m.tasksFailed.labels(task.name).inc();
+    this.#log.error({ err, task: task.name, id: task.id, job: task.args.job_id }, 'task failed');
+    const jobId = task.args.job_id;
+    if (jobId === undefined) return;
+    // Its thread ended under it: the job must not stay running for ever.
+    const explanation = `The dispatcher thread running this job ended: ${(err as Error)?.message ?? String(err)}`;
+    await this.#o.store
+      .changeJob(jobId, ['waiting', 'running'], { status: 'error', finished: new Date().toISOString(), job_explanation: explanation, pid: 0 }, task.id)
+      .catch((e: unknown) => this.#log.error({ err: e, job: jobId }, 'cannot mark the job errored'));
+  }
+
+  /** A job to cancel (from any node): tell its thread, if it runs here. */
+  #cancel(jobId: number): void {
+    for (const r of this.#running.values()) {
+      if (r.task.args.job_id === jobId && (r.task.name === 'run_job' || r.task.name === 'run_project_update')) {
+        this.#log.info({ job: jobId }, 'canceling job');
+        r.control.postMessage(CANCEL);
+      }
+    }
+  }
+
+  /** Adds the thread time spent busy since the last call; call it before the number of running tasks changes. */
+  #account(): void {
+    const now = performance.now();
+    this.#busyMs += (now - this.#busySince) * this.#running.size;
+    this.#busySince = now;
+  }
+
+  #onThreads(n: number): void {
+    const min = this.#o.pool.spec.minThreads;
+    if (n > this.#threads && n > min) this.#m.scaleUpEvents.inc(n - Math.max(this.#threads, min));
+    this.#threads = n;
+    this.#maxThreads = Math.max(this.#maxThreads, n);
+    this.#m.workerCount.set(n);
+  }
+
+  /** AWX's metrics_gather, every gather interval, plus this node's capacity. */
+  async #gather(): Promise<void> {
+    const m = this.#m;
+    this.#account();
+    const now = performance.now();
+    const window = now - this.#gatheredAt;
+    if (window > 0) m.availability.set(Math.max(0, 1 - this.#busyMs / (this.#slots * window)));
+    this.#busyMs = 0;
+    this.#gatheredAt = now;
+    m.workerCount.set(this.#threads);
+    m.maxWorkerCount.set(this.#maxThreads);
+    this.#maxThreads = this.#threads;
+    m.activeTaskCount.set(this.#running.size);
+    try {
+      const [length, used, pending] = await Promise.all([this.queue.length(), this.#o.store.consumedOn(this.#o.node), this.#o.store.countJobs('pending')]);
+      m.taskQueueLength.set(length);
+      m.instanceCapacity.set(this.#o.capacity);
+      m.instanceConsumed.set(used.consumed);
+      m.instanceRemaining.set(Math.max(0, this.#o.capacity - used.consumed));
+      m.runningJobs.set(used.jobs);
+      m.pendingJobs.set(pending);
+    } catch (err) {
+      this.#log.warn({ err }, 'cannot gather dispatcher metrics');
+    }
+  }
+
+  /**
+   * Stops taking tasks and tells running jobs to stop (each records that the node stopped); waits
+   * up to timeoutMs for tasks in flight. Resolves true when they all finished.
+   */
+  async close(timeoutMs: number): Promise<boolean> {
+    if (this.#closing) return true;
+    this.#closing = true;
+    for (const t of this.#timers) clearTimeout(t);
+    this.#slotFreed?.();
+    for (const r of this.#running.values()) if (r.task.name === 'run_job' || r.task.name === 'run_project_update') r.control.postMessage(STOP);
+    let timer: NodeJS.Timeout | undefined;
+    const drained =
+      this.#running.size === 0 ||
+      (await Promise.race([
+        new Promise<boolean>((resolve) => (this.#drained = () => resolve(true))),
+        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
+      ]));
+    clearTimeout(timer);
+    this.#blocking?.disconnect();
+    await this.#loop;
+    this.#subscriber?.disconnect();
+    this.#commands?.disconnect();
+    return drained;
+  }
+}
+
+/** Stops what is left of a job's process group from before a crash, if it is still ansible-runner or git. */
+function stopLeftover(pid: number): void {
+  try {
+    const cmdline = existsSync(`/proc/${pid}/cmdline`) ? readFileSync(`/proc/${pid}/cmdline`, 'utf8') : '';
+    if (/ansible|git/.test(cmdline)) process.kill(-pid, 'SIGKILL');
+  } catch {
+    // gone already
+  }
+}

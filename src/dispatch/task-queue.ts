@@ -1,0 +1,108 @@
+// The dispatcher's durable task queue: one Redis list per node. A task moves atomically into the
+// node's processing list when the dispatcher takes it and leaves it only when it has finished, so
+// a task survives a crash of the supervisor (it is given back at the next start) and, taken by
+// one dispatcher at a time, never runs twice at once. Unlike AWX's pg_notify, nothing is lost
+// when nobody listens, and there is no 8 KB limit.
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { TASK_NAMES, type TaskName } from '../metrics/catalog.ts';
+
+/** One task as queued (JSON). */
+export interface Task {
+  readonly id: string;
+  readonly name: TaskName;
+  readonly args: { readonly job_id?: number };
+  /** Unix ms when it was queued. */
+  readonly queued_at: number;
+  /** Set for tasks queued at most once at a time (the managers): a later request while it waits is folded into it. */
+  readonly once?: true;
+}
+
+/** How long a "queued once" marker lives at most, should its task be lost with its Redis. */
+const ONCE_TTL_MS = 600_000;
+
+// Queues a task; with ARGV[2] = '1' only when no such task waits already (the marker KEYS[2] says).
+const SUBMIT = `
+if ARGV[2] == '1' and not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[3]) then return 0 end
+redis.call('RPUSH', KEYS[1], ARGV[1])
+return 1`;
+
+// Puts the processing list back at the head of the queue, in order, and deletes it.
+const GIVE_BACK = `
+local items = redis.call('LRANGE', KEYS[2], 0, -1)
+for i = #items, 1, -1 do redis.call('LPUSH', KEYS[1], items[i]) end
+redis.call('DEL', KEYS[2])
+return #items`;
+
+/** Redis keys of one node's queue. */
+export function queueKeys(node: string) {
+  const queue = `overseer:dispatcher:${node}`;
+  return {
+    queue,
+    processing: `${queue}:processing`,
+    once: (name: string) => `${queue}:once:${name}`,
+  };
+}
+
+/** Parses a queued task; undefined when it is not one. */
+export function parseTask(raw: string): Task | undefined {
+  try {
+    const t = JSON.parse(raw) as Partial<Task>;
+    if (typeof t.id !== 'string' || !TASK_NAMES.includes(t.name as TaskName) || typeof t.args !== 'object' || t.args === null) return undefined;
+    return t as Task;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A node's task queue. Producers (API, managers, jobs) submit; the node's dispatcher takes. */
+export class TaskQueue {
+  readonly #redis: Redis;
+  readonly #keys: ReturnType<typeof queueKeys>;
+
+  constructor(redis: Redis, node: string) {
+    this.#redis = redis;
+    this.#keys = queueKeys(node);
+  }
+
+  get key(): string {
+    return this.#keys.queue;
+  }
+
+  /**
+   * Queues a task (with `id`, or a new one). `once`: skipped (resolves false) when the same task
+   * already waits to run.
+   */
+  async submit(name: TaskName, args: Task['args'] = {}, options: { once?: boolean; id?: string } = {}): Promise<boolean> {
+    const task: Task = { id: options.id ?? randomUUID(), name, args, queued_at: Date.now(), ...(options.once ? { once: true as const } : {}) };
+    const done = await this.#redis.eval(SUBMIT, 2, this.#keys.queue, this.#keys.once(name), JSON.stringify(task), options.once ? '1' : '0', ONCE_TTL_MS);
+    return done === 1;
+  }
+
+  /** Waits up to timeoutMs for a task and moves it into the processing list (a blocking connection). */
+  async take(timeoutMs: number): Promise<string | null> {
+    const raw = await this.#redis.blmove(this.#keys.queue, this.#keys.processing, 'LEFT', 'RIGHT', Math.max(timeoutMs, 1) / 1000);
+    if (raw !== null) {
+      const task = parseTask(raw);
+      // From now on, another request for it must queue another run.
+      if (task?.once) await this.#redis.del(this.#keys.once(task.name));
+    }
+    return raw;
+  }
+
+  /** The task has finished: it leaves the processing list. */
+  async done(raw: string): Promise<void> {
+    await this.#redis.lrem(this.#keys.processing, 1, raw);
+  }
+
+  async length(): Promise<number> {
+    return this.#redis.llen(this.#keys.queue);
+  }
+
+  /** At start: what a stopped run was running goes back to the head of the queue; returns how many. */
+  async giveBack(): Promise<number> {
+    const given = (await this.#redis.eval(GIVE_BACK, 2, this.#keys.queue, this.#keys.processing)) as number;
+    // A marker whose task was given back still stands for it; one whose task was lost would only delay a run until its TTL.
+    return given;
+  }
+}
