@@ -130,16 +130,17 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       const db = await backend.fresh();
       const first = open(db);
       assert.equal(first.kind, backend.name);
-      assert.deepEqual(await first.migrate(), { applied: [1, 2], version: 2 });
-      assert.deepEqual(await open(db).migrate(), { applied: [], version: 2 });
+      assert.deepEqual(await first.migrate(), { applied: [1, 2, 3], version: 3 });
+      assert.deepEqual(await open(db).migrate(), { applied: [], version: 3 });
       assert.deepEqual(await backend.sql(db, 'SELECT version, name FROM schema_migrations ORDER BY version'), [
         { version: 1, name: 'baseline' },
         { version: 2, name: 'job events, host summaries, event streams' },
+        { version: 3, name: 'projects, inventories, templates, jobs, workflows' },
       ]);
       await backend.sql(db, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'future', CURRENT_TIMESTAMP)");
       await assert.rejects(open(db).migrate(), (err: Error & { code?: string }) => {
         assert.equal(err.code, 'OVERSEER_MIGRATION');
-        assert.match(err.message, /is at schema version 99, newer than this overseer knows \(2\)/);
+        assert.match(err.message, /is at schema version 99, newer than this overseer knows \(3\)/);
         return true;
       });
     });
@@ -165,8 +166,8 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
     test('nodes that migrate at the same time apply each migration once', async () => {
       const db = await backend.fresh();
       const results = await Promise.all([open(db).migrate(), open(db).migrate(), open(db).migrate()]);
-      assert.deepEqual(results.map((r) => r.applied).sort((a, b) => b.length - a.length), [[1, 2], [], []]);
-      assert.equal((await backend.sql(db, 'SELECT version FROM schema_migrations')).length, 2);
+      assert.deepEqual(results.map((r) => r.applied).sort((a, b) => b.length - a.length), [[1, 2, 3], [], []]);
+      assert.equal((await backend.sql(db, 'SELECT version FROM schema_migrations')).length, 3);
     });
 
     test('saved events come back ordered by counter with every field as saved', async () => {
