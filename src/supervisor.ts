@@ -235,6 +235,7 @@ export class Supervisor {
     this.#dispatcher = new Dispatcher({
       node: c.node_name,
       redisUrl: this.#redisUrl,
+      dataDir: c.data_dir,
       pool: this.#pools.find((p) => p.spec.service === 'dispatcher') as ServicePool,
       store,
       metrics: (this.metrics.dispatcher as ServiceMetrics<'dispatcher'>).localRecorder('supervisor').metrics,

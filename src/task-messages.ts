@@ -70,10 +70,10 @@ export interface DispatcherSettings {
   readonly git: string;
 }
 
-/** One dispatcher task as handed to a thread: the queued task, and a port on which the dispatcher may say CANCEL or STOP. */
+/** One dispatcher task as handed to a thread: the queued task and, for a job, a port on which the dispatcher may say CANCEL or STOP. */
 export interface TaskMessage {
   readonly raw: string;
-  readonly control: MessagePort;
+  readonly control: MessagePort | undefined;
 }
 
 /** Sent on a running job's control port: the user canceled it. */

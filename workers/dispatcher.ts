@@ -188,7 +188,7 @@ async function runUnifiedJob(
   const ctx = await connect();
   const stop = new AbortController();
   let why = '';
-  msg.control.on('message', (m) => {
+  msg.control?.on('message', (m) => {
     why = m === CANCEL ? 'canceled' : 'stopped';
     stop.abort();
   });
@@ -231,7 +231,7 @@ async function runUnifiedJob(
     if (job.workflow_job_id !== null) await ctx.queue.submit('workflow_manager', {}, { once: true });
     return outcome.status;
   } finally {
-    msg.control.close();
+    msg.control?.close();
   }
 }
 

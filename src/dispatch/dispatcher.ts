@@ -2,7 +2,8 @@
 // threads are free and runs them in the dispatcher pool, queues the managers on a schedule, tells
 // running jobs to stop when they are canceled, abandons a manager that overruns its timeout, and
 // gathers the pool's metrics. At start it settles what a stopped run left behind.
-import { existsSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { Redis } from 'ioredis';
 import { MANAGERS, type ManagerName } from '../metrics/catalog.ts';
@@ -18,6 +19,8 @@ import type { Logger } from '../logger.ts';
 export interface DispatcherOptions {
   readonly node: string;
   readonly redisUrl: string;
+  /** Jobs run in <dataDir>/jobs/<id>. */
+  readonly dataDir: string;
   readonly pool: ServicePool;
   readonly store: ControlStore;
   /** The supervisor's own dispatcher metrics (pool gauges, task counts). */
@@ -34,8 +37,11 @@ export interface DispatcherOptions {
 
 interface Running {
   readonly task: Task;
-  readonly control: MessagePort;
+  /** Jobs only: where CANCEL and STOP go. */
+  readonly control: MessagePort | undefined;
 }
+
+const isJob = (task: Task) => task.name === 'run_job' || task.name === 'run_project_update';
 
 /** How long one wait for a task blocks (and so how long close() may wait for the taker). */
 const TAKE_WAIT_MS = 1000;
@@ -112,7 +118,8 @@ export class Dispatcher {
     const { store, node } = this.#o;
     const now = new Date().toISOString();
     for (const job of await store.jobsIn(['running'], "controller_node = ? AND type <> 'workflow_job'", [node])) {
-      if (job.pid > 0) stopLeftover(job.pid);
+      const killed = stopLeftovers(join(this.#o.dataDir, 'jobs', String(job.id)));
+      if (killed > 0) this.#log.warn({ job: job.id, processes: killed }, 'stopped processes the job left running');
       const explanation = `Node ${node} stopped while this job was running; the job's process did not survive the restart.`;
       if (await store.changeJob(job.id, ['running'], { status: 'failed', finished: now, job_explanation: explanation, pid: 0 })) {
         this.#log.warn({ job: job.id, name: job.name }, 'job was running when this node stopped; marked failed');
@@ -137,16 +144,16 @@ export class Dispatcher {
         await new Promise<void>((resolve) => (this.#slotFreed = resolve));
         continue;
       }
-      let raw: string | null;
+      let taken: string[];
       try {
-        raw = await taker.take(TAKE_WAIT_MS);
+        taken = await taker.take(this.#slots - this.#running.size, TAKE_WAIT_MS);
       } catch (err) {
         if (this.#closing) return;
         this.#log.warn({ err }, 'cannot take a task from the queue; retrying');
         await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
         continue;
       }
-      if (raw !== null) this.#run(raw);
+      for (const raw of taken) this.#run(raw);
     }
   }
 
@@ -157,10 +164,11 @@ export class Dispatcher {
       void this.queue.done(raw);
       return;
     }
-    const { port1, port2 } = new MessageChannel();
+    // Only a job can be told to stop; the other tasks are spared making a channel.
+    const channel = isJob(task) ? new MessageChannel() : undefined;
     this.#account();
-    this.#running.set(task.id, { task, control: port1 });
-    const message: TaskMessage = { raw, control: port2 };
+    this.#running.set(task.id, { task, control: channel?.port1 });
+    const message: TaskMessage = { raw, control: channel?.port2 };
     const isManager = (MANAGERS as readonly string[]).includes(task.name);
     const abandon = new AbortController();
     const watchdog = isManager
@@ -172,14 +180,14 @@ export class Dispatcher {
       : undefined;
     const began = performance.now();
     this.#o.pool
-      .run(message, task.name, { transferList: [port2], ...(isManager ? { signal: abandon.signal } : {}) })
+      .run(message, task.name, { ...(channel ? { transferList: [channel.port2] } : {}), ...(isManager ? { signal: abandon.signal } : {}) })
       .then(
         () => this.#m.tasksProcessed.labels(task.name).inc(),
         (err: unknown) => this.#failed(task, err),
       )
       .finally(async () => {
         clearTimeout(watchdog);
-        port1.close();
+        channel?.port1.close();
         this.#m.taskSeconds.labels(task.name).observe((performance.now() - began) / 1000);
         await this.queue.done(raw).catch((err: unknown) => this.#log.warn({ err, task: task.id }, 'cannot clear a finished task'));
         this.#account();
@@ -204,7 +212,7 @@ export class Dispatcher {
   /** A job to cancel (from any node): tell its thread, if it runs here. */
   #cancel(jobId: number): void {
     for (const r of this.#running.values()) {
-      if (r.task.args.job_id === jobId && (r.task.name === 'run_job' || r.task.name === 'run_project_update')) {
+      if (r.task.args.job_id === jobId && r.control) {
         this.#log.info({ job: jobId }, 'canceling job');
         r.control.postMessage(CANCEL);
       }
@@ -261,7 +269,7 @@ export class Dispatcher {
     this.#closing = true;
     for (const t of this.#timers) clearTimeout(t);
     this.#slotFreed?.();
-    for (const r of this.#running.values()) if (r.task.name === 'run_job' || r.task.name === 'run_project_update') r.control.postMessage(STOP);
+    for (const r of this.#running.values()) r.control?.postMessage(STOP);
     let timer: NodeJS.Timeout | undefined;
     const drained =
       this.#running.size === 0 ||
@@ -278,12 +286,29 @@ export class Dispatcher {
   }
 }
 
-/** Stops what is left of a job's process group from before a crash, if it is still ansible-runner or git. */
-function stopLeftover(pid: number): void {
+/**
+ * Kills the processes a job left running when its node died: every process whose command line
+ * names the job's private data dir (ansible-runner moves ansible-playbook into a session of its
+ * own, so the runner's process group alone would miss it). Returns how many it killed.
+ */
+function stopLeftovers(privateDataDir: string): number {
+  let killed = 0;
+  let pids: string[] = [];
   try {
-    const cmdline = existsSync(`/proc/${pid}/cmdline`) ? readFileSync(`/proc/${pid}/cmdline`, 'utf8') : '';
-    if (/ansible|git/.test(cmdline)) process.kill(-pid, 'SIGKILL');
+    pids = readdirSync('/proc').filter((p) => /^\d+$/.test(p));
   } catch {
-    // gone already
+    return 0; // no /proc: nothing we can find
   }
+  for (const pid of pids) {
+    try {
+      // Arguments end in NUL: the dir alone, or a path inside it (jobs/1 must not match jobs/12).
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (!cmdline.includes(`${privateDataDir}/`) && !cmdline.includes(`${privateDataDir}\0`)) continue;
+      process.kill(Number(pid), 'SIGKILL');
+      killed += 1;
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+  return killed;
 }

@@ -18,6 +18,9 @@ export interface Task {
   readonly once?: true;
 }
 
+/** Lua unpack() has a limit on arguments; a take stays well under it. */
+const MAX_TAKE = 1000;
+
 /** How long a "queued once" marker lives at most, should its task be lost with its Redis. */
 const ONCE_TTL_MS = 600_000;
 
@@ -26,6 +29,20 @@ const SUBMIT = `
 if ARGV[2] == '1' and not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[3]) then return 0 end
 redis.call('RPUSH', KEYS[1], ARGV[1])
 return 1`;
+
+// Moves up to ARGV[1] tasks from the head of KEYS[1] to the tail of KEYS[2] in one step, and
+// clears the "queued once" marker (ARGV[2] .. name) of each it takes.
+const TAKE = `
+local items = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
+if #items > 0 then
+  redis.call('LTRIM', KEYS[1], #items, -1)
+  redis.call('RPUSH', KEYS[2], unpack(items))
+  for _, item in ipairs(items) do
+    local ok, task = pcall(cjson.decode, item)
+    if ok and type(task) == 'table' and task.once and type(task.name) == 'string' then redis.call('DEL', ARGV[2] .. task.name) end
+  end
+end
+return items`;
 
 // Puts the processing list back at the head of the queue, in order, and deletes it.
 const GIVE_BACK = `
@@ -40,6 +57,7 @@ export function queueKeys(node: string) {
   return {
     queue,
     processing: `${queue}:processing`,
+    oncePrefix: `${queue}:once:`,
     once: (name: string) => `${queue}:once:${name}`,
   };
 }
@@ -79,15 +97,20 @@ export class TaskQueue {
     return done === 1;
   }
 
-  /** Waits up to timeoutMs for a task and moves it into the processing list (a blocking connection). */
-  async take(timeoutMs: number): Promise<string | null> {
-    const raw = await this.#redis.blmove(this.#keys.queue, this.#keys.processing, 'LEFT', 'RIGHT', Math.max(timeoutMs, 1) / 1000);
-    if (raw !== null) {
-      const task = parseTask(raw);
-      // From now on, another request for it must queue another run.
-      if (task?.once) await this.#redis.del(this.#keys.once(task.name));
-    }
-    return raw;
+  /**
+   * Moves up to max tasks into the processing list and returns them; when the queue is empty,
+   * waits up to timeoutMs for one (a blocking connection). [] when none came.
+   */
+  async take(max: number, timeoutMs: number): Promise<string[]> {
+    const k = this.#keys;
+    const taken = (await this.#redis.eval(TAKE, 2, k.queue, k.processing, Math.min(max, MAX_TAKE), k.oncePrefix)) as string[];
+    if (taken.length > 0) return taken;
+    const raw = await this.#redis.blmove(k.queue, k.processing, 'LEFT', 'RIGHT', Math.max(timeoutMs, 1) / 1000);
+    if (raw === null) return [];
+    const task = parseTask(raw);
+    // From now on, another request for it must queue another run.
+    if (task?.once) await this.#redis.del(k.once(task.name));
+    return [raw];
   }
 
   /** The task has finished: it leaves the processing list. */
