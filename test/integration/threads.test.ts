@@ -58,3 +58,19 @@ test('a worker module that cannot load is a start error, not a restart loop', as
     return true;
   });
 });
+
+test('a manager that overruns its timeout and grace is abandoned, counted, and its thread replaced', async () => {
+  const { supervisor, ports } = await supervisorWith(
+    { dispatcher: fixture('stuck-managers.ts') },
+    { services: { dispatcher: { min_workers: 1, max_workers: 4, manager_timeout_ms: 200, manager_grace_ms: 100 } } },
+  );
+  await supervisor.start();
+  const series = (m: string) => `dispatcher_manager_timeouts_total{manager="${m}",outcome="abandoned"}`;
+  const body = await waitFor('every manager to be abandoned', async () => {
+    const b = (await scrape(ports.dispatcher)).body;
+    return ['task_manager', 'dependency_manager', 'workflow_manager'].every((m) => (sampleValue(b, series(m)) ?? 0) >= 1) ? b : undefined;
+  });
+  assert.equal(sampleValue(body, 'dispatcher_tasks_failed_total{task="task_manager"}'), sampleValue(body, series('task_manager')));
+  await waitFor('the pool to be back to its minimum', async () => (sampleValue((await scrape(ports.web)).body, 'overseer_threads{service="dispatcher"}') ?? 0) >= 1);
+  assert.equal(await supervisor.close(), true);
+});
