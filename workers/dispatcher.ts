@@ -21,6 +21,7 @@ import { runTaskManager } from '../src/control/task-manager.ts';
 import { runDependencyManager } from '../src/control/dependency-manager.ts';
 import { runWorkflowManager } from '../src/control/workflow-manager.ts';
 import type { Job, JobStatus } from '../src/control/model.ts';
+import { stopLeftovers } from '../src/system/leftovers.ts';
 import { createLogger } from '../src/logger.ts';
 
 export const metrics = threadMetrics('dispatcher');
@@ -138,7 +139,7 @@ export function run_job(msg: TaskMessage) {
     }
     return runPlaybook({
       jobId: job.id,
-      privateDataDir: join(settings.dataDir, 'jobs', String(job.id)),
+      privateDataDir: privateDataDir(job.id),
       projectDir,
       playbook: job.playbook,
       inventory: { format: inventory.format, content: inventory.content },
@@ -169,6 +170,8 @@ export function run_project_update(msg: TaskMessage) {
     });
   });
 }
+
+const privateDataDir = (jobId: number) => join(settings.dataDir, 'jobs', String(jobId));
 
 /** Where a git project's checkout lives on this node. */
 const checkoutDir = (projectId: number) => join(settings.dataDir, 'projects', String(projectId));
@@ -211,6 +214,8 @@ async function runUnifiedJob(
     } catch (err) {
       outcome = failure('error', `the job could not run to its end: ${(err as Error).message}`);
     }
+    // ansible-playbook runs in a session of its own: a runner stopped early can leave it behind.
+    stopLeftovers(privateDataDir(jobId));
     if (why === 'stopped') {
       outcome = { ...outcome, status: 'failed', explanation: `Node ${settings.nodeName} stopped while the job was running.` };
     } else if (why === 'canceled') {

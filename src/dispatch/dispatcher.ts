@@ -2,7 +2,6 @@
 // threads are free and runs them in the dispatcher pool, queues the managers on a schedule, tells
 // running jobs to stop when they are canceled, abandons a manager that overruns its timeout, and
 // gathers the pool's metrics. At start it settles what a stopped run left behind.
-import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { Redis } from 'ioredis';
@@ -14,6 +13,7 @@ import { createRedis } from '../redis/connect.ts';
 import type { ControlStore } from '../control/store.ts';
 import { CANCEL_CHANNEL } from '../control/cancel.ts';
 import { TaskQueue, parseTask, type Task } from './task-queue.ts';
+import { stopLeftovers } from '../system/leftovers.ts';
 import type { Logger } from '../logger.ts';
 
 export interface DispatcherOptions {
@@ -119,7 +119,7 @@ export class Dispatcher {
     const now = new Date().toISOString();
     for (const job of await store.jobsIn(['running'], "controller_node = ? AND type <> 'workflow_job'", [node])) {
       const killed = stopLeftovers(join(this.#o.dataDir, 'jobs', String(job.id)));
-      if (killed > 0) this.#log.warn({ job: job.id, processes: killed }, 'stopped processes the job left running');
+      if (killed > 0) this.#log.warn({ job: job.id, process_groups: killed }, 'stopped processes the job left running');
       const explanation = `Node ${node} stopped while this job was running; the job's process did not survive the restart.`;
       if (await store.changeJob(job.id, ['running'], { status: 'failed', finished: now, job_explanation: explanation, pid: 0 })) {
         this.#log.warn({ job: job.id, name: job.name }, 'job was running when this node stopped; marked failed');
@@ -284,31 +284,4 @@ export class Dispatcher {
     this.#commands?.disconnect();
     return drained;
   }
-}
-
-/**
- * Kills the processes a job left running when its node died: every process whose command line
- * names the job's private data dir (ansible-runner moves ansible-playbook into a session of its
- * own, so the runner's process group alone would miss it). Returns how many it killed.
- */
-function stopLeftovers(privateDataDir: string): number {
-  let killed = 0;
-  let pids: string[] = [];
-  try {
-    pids = readdirSync('/proc').filter((p) => /^\d+$/.test(p));
-  } catch {
-    return 0; // no /proc: nothing we can find
-  }
-  for (const pid of pids) {
-    try {
-      // Arguments end in NUL: the dir alone, or a path inside it (jobs/1 must not match jobs/12).
-      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      if (!cmdline.includes(`${privateDataDir}/`) && !cmdline.includes(`${privateDataDir}\0`)) continue;
-      process.kill(Number(pid), 'SIGKILL');
-      killed += 1;
-    } catch {
-      // gone meanwhile, or not ours to read
-    }
-  }
-  return killed;
 }
