@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { startNode, tempDir, writeTestConfig, scrape, sampleValue, type NodeUnderTest } from '../helpers/node-process.ts';
 import { waitFor } from '../helpers/wait-for.ts';
+import { startTestPostgres, type TestPostgres } from '../helpers/postgres.ts';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -35,7 +36,7 @@ const FAIL = `- hosts: all
 `;
 
 /** A node with a local project holding the playbooks above, and a client for its API. */
-async function startCluster(dispatcher: Record<string, unknown>) {
+async function startCluster(dispatcher: Record<string, unknown>, extra: Record<string, unknown> = {}) {
   const dir = tempDir('overseer-jobs-');
   const projectDir = join(dir, 'project');
   mkdirSync(projectDir);
@@ -44,6 +45,7 @@ async function startCluster(dispatcher: Record<string, unknown>) {
   writeFileSync(join(projectDir, 'fail.yml'), FAIL);
   const { file, ports, dataDir } = await writeTestConfig(dir, {
     log_level: 'info',
+    ...extra,
     services: { dispatcher: { min_workers: 1, max_workers: 5, schedule_interval_ms: 5000, ...dispatcher }, callback_receiver: { workers: 1 } },
   });
   let node = startNode(['--config', file]);
@@ -335,5 +337,28 @@ describe('a node killed during a job', () => {
     hold.release();
     assert.equal((await c.until(queued, ['successful', 'failed'])).status, 'successful');
     assert.ok(existsSync(join(c.dataDir, 'overseer.db')));
+  });
+});
+
+describe('jobs with PostgreSQL', () => {
+  let c: Cluster;
+  let postgres: TestPostgres;
+  before(async () => {
+    postgres = await startTestPostgres();
+    c = await startCluster({ capacity: 20 }, { database_url: await postgres.createDatabase() });
+  });
+  after(async () => {
+    await c?.stop();
+    await postgres?.stop();
+  });
+
+  test('a playbook runs to success and its events are stored', async () => {
+    const id = await c.launch(await c.template('site.yml'));
+    const job = await c.until(id, ['successful', 'failed', 'error']);
+    assert.equal(job.status, 'successful', job.job_explanation);
+    await waitFor('events stored', async () => (await c.job(id)).event_processing_finished === true);
+    const recorded = readdirSync(join(c.dataDir, 'jobs', String(id), 'artifacts', String(id), 'job_events')).length;
+    assert.equal((await c.api('GET', `/api/v2/jobs/${id}/job_events/`)).json.count, recorded);
+    assert.match((await c.api('GET', `/api/v2/jobs/${id}/stdout/?format=txt`)).text, /PLAY RECAP/);
   });
 });
