@@ -3,11 +3,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startNode, tempDir, writeTestConfig, scrape, sampleValue, type NodeUnderTest } from '../helpers/node-process.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres.ts';
+import { createRedis } from '../../src/redis/connect.ts';
+import { TaskQueue } from '../../src/dispatch/task-queue.ts';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -45,6 +47,7 @@ async function startCluster(dispatcher: Record<string, unknown>, extra: Record<s
   writeFileSync(join(projectDir, 'fail.yml'), FAIL);
   const { file, ports, dataDir } = await writeTestConfig(dir, {
     log_level: 'info',
+    node_name: 'test-node',
     ...extra,
     services: { dispatcher: { min_workers: 1, max_workers: 5, schedule_interval_ms: 5000, ...dispatcher }, callback_receiver: { workers: 1 } },
   });
@@ -76,10 +79,11 @@ async function startCluster(dispatcher: Record<string, unknown>, extra: Record<s
     get node() {
       return node;
     },
-    /** Stops the node with SIGKILL and starts it again on the same data dir. */
-    async killAndRestart() {
+    /** Stops the node with SIGKILL, runs `meanwhile`, and starts the node again on the same data dir. */
+    async killAndRestart(meanwhile: () => Promise<void> = async () => {}) {
       node.child.kill('SIGKILL');
       await node.exited;
+      await meanwhile();
       node = startNode(['--config', file]);
       await node.waitForLog('ready');
     },
@@ -329,14 +333,26 @@ describe('a node killed during a job', () => {
     const queued = await c.launch(template); // held behind the first: same template
     await waitFor('the second to be held', async () => (await c.job(queued)).job_explanation === `waiting for job-${running} to finish`);
 
-    await c.killAndRestart();
+    // Its private Redis outlives it (the next start stops it): queue a task there while the node is down.
+    await c.killAndRestart(async () => {
+      const redis = createRedis(`unix://${join(c.dataDir, 'redis.sock')}`, 'test');
+      await redis.connect();
+      await new TaskQueue(redis, 'test-node').submit('noop');
+      redis.disconnect();
+    });
     const failed = await c.job(running);
     assert.equal(failed.status, 'failed');
     assert.match(failed.job_explanation, /stopped while this job was running/);
     assert.deepEqual(c.processesOf(running), [], 'the leftover ansible-runner was stopped');
     hold.release();
     assert.equal((await c.until(queued, ['successful', 'failed'])).status, 'successful');
-    assert.ok(existsSync(join(c.dataDir, 'overseer.db')));
+    const body = await waitFor('the queued task and the one given back to run', async () => {
+      const b = (await scrape(c.ports.dispatcher)).body;
+      return sampleValue(b, 'dispatcher_tasks_processed_total{task="noop"}') === 1 ? b : undefined;
+    });
+    // The killed job's own task was given back too, and ran without running the job again.
+    assert.ok((sampleValue(body, 'dispatcher_tasks_processed_total{task="run_job"}') ?? 0) >= 2);
+    assert.equal((await c.job(running)).status, 'failed');
   });
 });
 
