@@ -3,32 +3,18 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { OverseerError } from '../errors.ts';
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { EVENT_ORDERS, type EventOrder, type Storage } from '../storage/storage.ts';
+import type { Storage } from '../storage/storage.ts';
 import { SERVICES, type ServiceName } from '../metrics/catalog.ts';
 import { ServiceExposition } from '../metrics/exposition.ts';
 import type { Family } from '../metrics/aggregate.ts';
 import type { ClusterView, Filter, Instance } from '../cluster/cluster-view.ts';
 import { mergeFamilies } from '../cluster/cluster-view.ts';
-import type { ControlStore } from '../control/store.ts';
-import type { Submit } from '../control/manager-env.ts';
+import { NOT_FOUND, at, controlRoutes, pageOf, queryProblems, typeName, type ApiRequest, type ControlDeps, type Reply, type Route } from './control-api.ts';
 
-const DEFAULT_PAGE_SIZE = 50;
-/** AWX's MAX_PAGE_SIZE. */
-const MAX_PAGE_SIZE = 200;
 /** A ping is polled by load balancers, which give up after a few seconds; answer before they do. */
 const PING_TIMEOUT_MS = 2_000;
-const NOT_FOUND = { detail: 'Not found.' };
-
-/** What the API needs for projects, templates and jobs. */
-export interface ControlDeps {
-  readonly store: ControlStore;
-  /** Queues a task on this node's dispatcher. */
-  readonly submit: Submit;
-  /** Publishes on Redis (cancel requests reach the node running the job). */
-  readonly publish: (channel: string, message: string) => Promise<unknown>;
-  /** This node's capacity in forks. */
-  readonly capacity: number;
-}
+/** The largest POST body. */
+const MAX_BODY_BYTES = 1 << 20;
 
 /** What the API reads from the node. */
 export interface ApiDeps {
@@ -50,25 +36,12 @@ export interface ApiDeps {
 /** Answers a request it owns and resolves true, or resolves false for a path outside /api/v2. */
 export type ApiHandler = (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
 
-interface Reply {
-  readonly status: number;
-  readonly body: unknown;
-  /** A body that is not JSON (Prometheus text), with its content type. */
-  readonly text?: { readonly contentType: string; readonly body: string };
+/** A canonical decimal id ≥ 1 that a JavaScript number holds exactly, or undefined. */
+function positiveInt(text: string): number | undefined {
+  if (!/^[1-9]\d*$/.test(text)) return undefined;
+  const n = Number(text);
+  return Number.isSafeInteger(n) ? n : undefined;
 }
-
-type FieldErrors = Record<string, string[]>;
-
-interface Paging {
-  readonly page: number;
-  readonly pageSize: number;
-  readonly order: EventOrder;
-}
-
-const JOB_LIST = /^\/api\/v2\/jobs\/([^/]+)\/(job_events|job_host_summaries)\/?$/;
-const PING = /^\/api\/v2\/ping\/?$/;
-const METRICS = /^\/api\/v2\/metrics\/?$/;
-const INSTANCES = /^\/api\/v2\/instances\/?$/;
 
 /**
  * The /api/v2 request handler. When the database fails it answers 500 and then rejects with an
@@ -76,6 +49,13 @@ const INSTANCES = /^\/api\/v2\/instances\/?$/;
  */
 export function createApi(deps: ApiDeps): ApiHandler {
   const answers = new AnswerCache();
+  const routes: Route[] = [
+    // Load balancers and probes check it without credentials, as in AWX.
+    { pattern: at('ping'), open: true, get: () => ping(deps) },
+    { pattern: at('metrics'), open: deps.allowAnonymousMetrics, get: (r) => clusterMetrics(deps, r.query, r.accept, answers) },
+    { pattern: at('instances'), get: (r) => instances(deps, r) },
+    ...controlRoutes(deps.control, deps.storage),
+  ];
   return async (req, res) => {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
@@ -83,41 +63,44 @@ export function createApi(deps: ApiDeps): ApiHandler {
     if (path !== '/api/v2' && !path.startsWith('/api/v2/')) return false;
     const query = new URLSearchParams(q === -1 ? '' : url.slice(q + 1));
 
-    let run: (() => Promise<Reply>) | undefined;
-    const list = JOB_LIST.exec(path);
-    let needsToken = true;
-    if (PING.test(path)) {
-      run = () => ping(deps);
-      needsToken = false; // load balancers and probes check it without credentials, as in AWX
-    } else if (METRICS.test(path)) {
-      run = () => clusterMetrics(deps, query, req.headers.accept, answers);
-      needsToken = !deps.allowAnonymousMetrics;
-    } else if (INSTANCES.test(path)) {
-      run = async () => {
-        const results = await deps.instances();
-        return { status: 200, body: { count: results.length, next: null, previous: null, results } };
-      };
-    } else if (list !== null) {
-      const jobId = positiveInt(list[1] ?? '');
-      const kind = list[2] === 'job_events' ? 'events' : 'summaries';
-      if (jobId !== undefined) run = () => listPage(deps.storage, kind, jobId, path, query);
+    let route: Route | undefined;
+    let id: number | undefined = 0;
+    for (const r of routes) {
+      const match = r.pattern.exec(path);
+      if (match === null) continue;
+      route = r;
+      id = match[1] === undefined ? 0 : positiveInt(match[1]);
+      break;
     }
-    if (run === undefined) {
-      send(req, res, { status: 404, body: NOT_FOUND });
+    if (route === undefined || id === undefined) {
+      send(req, res, NOT_FOUND);
       return true;
     }
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      send(req, res, { status: 405, body: { detail: `Method "${req.method}" not allowed.` } }, { allow: 'GET, HEAD' });
+    const handler = req.method === 'GET' || req.method === 'HEAD' ? route.get : req.method === 'POST' ? route.post : undefined;
+    if (handler === undefined) {
+      const allow = [route.get && 'GET, HEAD', route.post && 'POST'].filter(Boolean).join(', ');
+      send(req, res, { status: 405, body: { detail: `Method "${req.method}" not allowed.` }, headers: { allow } });
       return true;
     }
-    const denied = needsToken ? authenticate(deps.tokens, req.headers.authorization) : undefined;
+    const denied = route.open ? undefined : authenticate(deps.tokens, req.headers.authorization);
     if (denied !== undefined) {
-      send(req, res, { status: 401, body: { detail: denied } }, { 'www-authenticate': 'Bearer realm="overseer"' });
+      send(req, res, { status: 401, body: { detail: denied }, headers: { 'www-authenticate': 'Bearer realm="overseer"' } });
       return true;
     }
+    let body: ApiRequest['body'] = {};
+    if (req.method === 'POST') {
+      const problems = queryProblems(query, []);
+      const read = problems.any ? problems.reply() : await readBody(req);
+      if ('status' in read) {
+        send(req, res, read);
+        return true;
+      }
+      body = read.body;
+    }
+
     let reply: Reply;
     try {
-      reply = await run();
+      reply = await handler({ path, query, id, body, accept: req.headers.accept });
     } catch (err) {
       send(req, res, { status: 500, body: { detail: "A server error occurred (OVERSEER_API_STORAGE); the node's log has the cause." } });
       const wrapped = new OverseerError('OVERSEER_API_STORAGE', `${req.method} ${url} failed: ${err instanceof Error ? err.message : String(err)}`);
@@ -129,10 +112,42 @@ export function createApi(deps: ApiDeps): ApiHandler {
   };
 }
 
-function send(req: IncomingMessage, res: ServerResponse, reply: Reply, headers: Record<string, string> = {}): void {
+/** A POST body: a JSON object of at most MAX_BODY_BYTES (an empty body is {}), or the reply refusing it. */
+function readBody(req: IncomingMessage): Promise<{ body: Record<string, unknown> } | Reply> {
+  const tooLarge: Reply = { status: 413, body: { detail: `Request body larger than ${MAX_BODY_BYTES} bytes.` } };
+  if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) return Promise.resolve(tooLarge);
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      chunks.push(chunk);
+      if (size <= MAX_BODY_BYTES) return;
+      // The rest is read and dropped by the server, so that the client sees the answer.
+      req.off('data', onData);
+      resolve(tooLarge);
+    };
+    req.on('data', onData);
+    req.once('error', () => resolve({ status: 400, body: { detail: 'The request body could not be read.' } }));
+    req.once('end', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      let body: unknown;
+      try {
+        body = text.trim() === '' ? {} : JSON.parse(text);
+      } catch (err) {
+        resolve({ status: 400, body: { detail: `JSON parse error - ${(err as Error).message}` } });
+        return;
+      }
+      if (typeof body === 'object' && body !== null && !Array.isArray(body)) resolve({ body: body as Record<string, unknown> });
+      else resolve({ status: 400, body: { non_field_errors: [`Invalid data. Expected a dictionary, but got ${typeName(body)}.`] } });
+    });
+  });
+}
+
+function send(req: IncomingMessage, res: ServerResponse, reply: Reply): void {
   const text = reply.text?.body ?? JSON.stringify(reply.body);
   const type = reply.text?.contentType ?? 'application/json';
-  res.writeHead(reply.status, { 'content-type': type, 'content-length': Buffer.byteLength(text), ...headers });
+  res.writeHead(reply.status, { 'content-type': type, 'content-length': Buffer.byteLength(text), ...reply.headers });
   res.end(req.method === 'HEAD' ? undefined : text);
 }
 
@@ -150,7 +165,6 @@ function authenticate(tokens: readonly string[], header: string | undefined): st
 
 const METRIC_PARAMS = ['node', 'metric', 'service', 'format'];
 
-/** /api/v2/metrics/: every live node's snapshots, one family per metric, a `node` label on each sample. */
 /** The last answers of /api/v2/metrics/, by what they were made from: snapshots change once an interval. */
 class AnswerCache {
   readonly #answers = new Map<string, Reply>();
@@ -163,17 +177,14 @@ class AnswerCache {
   }
 }
 
+/** /api/v2/metrics/: every live node's snapshots, one family per metric, a `node` label on each sample. */
 async function clusterMetrics(deps: ApiDeps, query: URLSearchParams, accept: string | undefined, answers: AnswerCache): Promise<Reply> {
-  const errors: FieldErrors = Object.create(null) as FieldErrors;
-  const fail = (field: string, message: string) => (errors[field] ??= []).push(message);
-  for (const key of new Set(query.keys())) {
-    if (!METRIC_PARAMS.includes(key)) fail(key, `${key} is not a query parameter here; expected ${METRIC_PARAMS.join(', ')}`);
-  }
+  const problems = queryProblems(query, METRIC_PARAMS);
   const service = query.get('service') ?? undefined;
-  if (service !== undefined && !SERVICES.includes(service as ServiceName)) fail('service', `service must be one of ${SERVICES.join(', ')}; got ${JSON.stringify(service)}`);
+  if (service !== undefined && !SERVICES.includes(service as ServiceName)) problems.add('service', `service must be one of ${SERVICES.join(', ')}; got ${JSON.stringify(service)}`);
   const format = query.get('format') ?? 'txt';
-  if (format !== 'txt' && format !== 'json') fail('format', `format must be txt or json; got ${JSON.stringify(format)}`);
-  if (Object.keys(errors).length > 0) return { status: 400, body: errors };
+  if (format !== 'txt' && format !== 'json') problems.add('format', `format must be txt or json; got ${JSON.stringify(format)}`);
+  if (problems.any) return problems.reply();
 
   const view = await deps.cluster();
   const key = `${view.signature}\n${query.toString()}\n${accept?.includes('application/openmetrics-text') ? 'om' : 'text'}`;
@@ -194,13 +205,6 @@ async function answerMetrics(view: ClusterView, query: URLSearchParams, service:
   const exposition = new ServiceExposition(families.map((f: Family) => ({ name: f.name, help: f.help, type: f.type, collect: () => f })));
   const rendered = await exposition.render(accept);
   return { status: 200, body: null, text: { contentType: rendered.contentType, body: rendered.body } };
-}
-
-/** A canonical decimal id ≥ 1 that a JavaScript number holds exactly, or undefined. */
-function positiveInt(text: string): number | undefined {
-  if (!/^[1-9]\d*$/.test(text)) return undefined;
-  const n = Number(text);
-  return Number.isSafeInteger(n) ? n : undefined;
 }
 
 async function ping(deps: ApiDeps): Promise<Reply> {
@@ -226,102 +230,32 @@ async function answersWithin(fn: () => Promise<boolean>): Promise<boolean> {
   }
 }
 
-/** Reads page, page_size and (for events) order_by; every problem is reported, as AWX does. */
-function parsePaging(query: URLSearchParams, withOrder: boolean): Paging | { readonly errors: FieldErrors } {
-  const known = withOrder ? ['page', 'page_size', 'order_by'] : ['page', 'page_size'];
-  // No prototype: a parameter named __proto__ or constructor must be just another unknown name.
-  const errors: FieldErrors = Object.create(null) as FieldErrors;
-  const fail = (field: string, message: string) => (errors[field] ??= []).push(message);
-  for (const key of new Set(query.keys())) {
-    if (!known.includes(key)) {
-      // Ignoring a filter would hand back unfiltered rows as if they were filtered.
-      fail(key, `${key} is not a query parameter here (filters are not supported yet); expected ${known.join(', ')}`);
-    } else if (query.getAll(key).length > 1) {
-      fail(key, `${key} was given ${query.getAll(key).length} times; expected it once`);
-    }
-  }
-
-  const pageText = query.get('page');
-  let page = 1;
-  if (pageText !== null) {
-    // Beyond a safe integer it is still a whole number, and simply past the end.
-    if (/^\d+$/.test(pageText) && Number(pageText) >= 1) page = Number(pageText);
-    else fail('page', `page must be a whole number ≥ 1; got ${JSON.stringify(pageText)}`);
-  }
-
-  const sizeText = query.get('page_size');
-  let pageSize = DEFAULT_PAGE_SIZE;
-  if (sizeText !== null) {
-    const n = Number(sizeText);
-    if (/^\d+$/.test(sizeText) && n >= 1 && n <= MAX_PAGE_SIZE) pageSize = n;
-    else fail('page_size', `page_size must be a whole number from 1 to ${MAX_PAGE_SIZE}; got ${JSON.stringify(sizeText)}`);
-  }
-
-  const orderText = query.get('order_by');
-  let order: EventOrder = 'counter';
-  if (withOrder && orderText !== null) {
-    const found = EVENT_ORDERS.find((o) => o === orderText);
-    if (found !== undefined) order = found;
-    else fail('order_by', `order_by must be one of ${EVENT_ORDERS.join(', ')}; got ${JSON.stringify(orderText)}`);
-  }
-
-  return Object.keys(errors).length > 0 ? { errors } : { page, pageSize, order };
-}
-
-/** The request's URL with `page` replaced; the other parameters are kept as the client gave them. */
-function pageLink(path: string, query: URLSearchParams, page: number): string {
-  const params = new URLSearchParams([['page', String(page)], ...[...query].filter(([key]) => key !== 'page')]);
-  return `${path}?${params.toString()}`;
-}
-
-async function listPage(
-  storage: Storage,
-  kind: 'events' | 'summaries',
-  jobId: number,
-  path: string,
-  query: URLSearchParams,
-): Promise<Reply> {
-  const paging = parsePaging(query, kind === 'events');
-  if ('errors' in paging) return { status: 400, body: paging.errors };
-  const { page, pageSize, order } = paging;
-  // OFFSET must stay an integer for SQLite; any page that far out is past the end anyway.
-  const offset = Math.min((page - 1) * pageSize, Number.MAX_SAFE_INTEGER);
-  const limits = { limit: pageSize, offset };
-
-  let count: number;
-  let results: unknown[];
-  if (kind === 'events') {
-    const found = await storage.listJobEvents(jobId, limits, order);
-    count = found.count;
-    results = found.results.map(({ id, job_id, ...event }) => ({ id, job: job_id, ...event }));
-  } else {
-    const found = await storage.listHostSummaries(jobId, limits);
-    count = found.count;
-    results = found.results.map((h) => ({
-      id: h.id,
-      job: h.job_id,
-      host_name: h.host_name,
-      ok: h.ok,
-      changed: h.changed,
-      failures: h.failures,
-      dark: h.dark,
-      skipped: h.skipped,
-      rescued: h.rescued,
-      ignored: h.ignored,
-      processed: h.processed,
-      failed: h.failed,
-    }));
-  }
-
-  // An empty first page is a job with nothing stored yet; any later empty page is a client error.
-  if (page > 1 && offset >= count) return { status: 404, body: { detail: 'Invalid page.' } };
-  return {
-    status: 200,
-    body: {
-      count,
-      next: page * pageSize < count ? pageLink(path, query, page + 1) : null,
-      previous: page > 1 ? pageLink(path, query, page - 1) : null,
-      results,
-    },
-  };
+/**
+ * /api/v2/instances/: every node seen, with the capacity its jobs take (from the shared database)
+ * in AWX's fields; only this node's own capacity is known here, a peer's is null.
+ */
+function instances(deps: ApiDeps, r: ApiRequest): Promise<Reply> {
+  return pageOf(r, async (page) => {
+    const seen = await deps.instances();
+    // Before its first snapshot this node is not in the list yet; it is answering, so it is up.
+    const self: Instance = { name: deps.nodeName, version: deps.version, last_snapshot: null, age_seconds: null, status: 'healthy' };
+    const all = seen.some((i) => i.name === deps.nodeName) ? seen : [...seen, self].sort((a, b) => (a.name < b.name ? -1 : 1));
+    const results = await Promise.all(
+      all.slice(page.offset, page.offset + page.limit).map(async (instance) => {
+        const { consumed, jobs } = await deps.control.store.consumedOn(instance.name);
+        const own = instance.name === deps.nodeName;
+        const { capacity } = deps.control;
+        const remaining = Math.max(0, capacity - consumed);
+        return {
+          ...instance,
+          capacity: own ? capacity : null,
+          consumed_capacity: consumed,
+          remaining_capacity: own ? remaining : null,
+          percent_capacity_remaining: own ? (capacity === 0 ? 0 : Math.round((10_000 * remaining) / capacity) / 100) : null,
+          jobs_running: jobs,
+        };
+      }),
+    );
+    return { count: all.length, results };
+  });
 }

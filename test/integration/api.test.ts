@@ -11,6 +11,7 @@ import type { Storage } from '../../src/storage/storage.ts';
 import { ServiceExposition } from '../../src/metrics/exposition.ts';
 import { closeServer, createMetricsServer, listen } from '../../src/web/metrics-server.ts';
 import { createApi } from '../../src/web/api.ts';
+import { ControlStore } from '../../src/control/store.ts';
 import { tempDir } from '../helpers/node-process.ts';
 import { fixtureEvents, fixtureRows } from '../helpers/events.ts';
 
@@ -38,7 +39,8 @@ const servers: Server[] = [];
 async function serve(storage: Storage, redisOk: () => Promise<boolean> = async () => true) {
   const logs: LogLine[] = [];
   const log = pino({ level: 'info' }, { write: (line: string) => logs.push(JSON.parse(line) as LogLine) });
-  const api = createApi({ storage, nodeName: 'node-a', version: '0.1.0', redisOk, cluster: async () => ({ snapshots: [], rejected: [], signature: '' }), instances: async () => [], tokens: [], allowAnonymousMetrics: false });
+  const control = { store: new ControlStore(storage.sql), submit: async () => true, publish: async () => 0, capacity: 1 };
+  const api = createApi({ control, storage, nodeName: 'node-a', version: '0.1.0', redisOk, cluster: async () => ({ snapshots: [], rejected: [], signature: '' }), instances: async () => [], tokens: [], allowAnonymousMetrics: false });
   const server = await listen(createMetricsServer(exposition, log, api), '127.0.0.1', 0);
   servers.push(server);
   return { base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, logs };
@@ -268,4 +270,23 @@ test('only GET and HEAD; an unknown /api/v2 path is not found', async () => {
     assert.equal(res.status, 404, path);
     assert.deepEqual(res.json, { detail: 'Not found.' });
   }
+});
+
+test('stdout: the output of every event (over 200: read page by page) in counter order; txt strips ANSI codes, ansi and json keep them', async () => {
+  const job = await new ControlStore(storage.sql).createJob({ type: 'job', name: 'stdout', launch_type: 'manual' });
+  const green = (text: string) => `\x1b[0;32m${text}\x1b[0m`;
+  const rows = fixtureRows(job.id).rows.map((r) => (r.event === 'runner_on_ok' ? { ...r, stdout: green(r.stdout) } : r));
+  await storage.saveBatch({ events: [...rows].reverse(), hostSummaries: [], streamEnds: [] });
+  const lines = rows.filter((r) => r.stdout !== '').map((r) => `${r.stdout}\n`);
+  assert.ok(rows.length > 200 && lines.some((l) => l.includes('\x1b[')));
+
+  const txt = await get(`/api/v2/jobs/${job.id}/stdout/`);
+  assert.equal(txt.status, 200);
+  assert.equal(txt.headers.get('content-type'), 'text/plain; charset=utf-8');
+  assert.equal(txt.raw, lines.join('').replace(/\x1b\[[0-9;]*m/g, ''));
+  assert.ok(!txt.raw.includes('\x1b'));
+  assert.equal((await get(`/api/v2/jobs/${job.id}/stdout/?format=ansi`)).raw, lines.join(''));
+  const json = (await get(`/api/v2/jobs/${job.id}/stdout/?format=json`)).json as { range: { end: number }; content: string };
+  assert.equal(json.content, lines.join(''));
+  assert.equal(json.range.end, json.content.split('\n').length - 1);
 });
