@@ -72,6 +72,8 @@ async function manage<R extends { timedOut: boolean }>(name: ManagerName, run: (
     return 'skipped';
   }
   record(outcome.value);
+  // A run asked for while this one held the lock: queue it rather than wait for the schedule.
+  if (outcome.askedAgain) await ctx.queue.submit(name, {}, { once: true });
   if (outcome.value.timedOut) {
     metrics.managerTimeouts.labels(name, 'stopped_early').inc();
     log.warn({ manager: name, timeout_ms: settings.managerTimeoutMs }, 'manager run reached its timeout; the next run goes on from here');

@@ -1,21 +1,37 @@
 // A lock shared by every node on one Redis, with a TTL: a holder that dies or hangs loses it when
 // the TTL runs out (AWX's advisory lock has none and can wedge a manager). Released only by the
-// holder that took it.
+// holder that took it. A caller that finds it taken leaves a mark, and the holder, once it has let
+// go, reports the mark so that the work asked for meanwhile is not lost.
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
 export const lockKey = (name: string) => `overseer:lock:${name}`;
+const againKey = (name: string) => `overseer:lock:${name}:again`;
 
-/** Runs fn holding the lock `name`; resolves { ran: false } at once when someone else holds it. */
-export async function withClusterLock<T>(redis: Redis, name: string, ttlMs: number, fn: () => Promise<T>): Promise<{ ran: true; value: T } | { ran: false }> {
+export type LockOutcome<T> = { ran: true; value: T; askedAgain: boolean } | { ran: false };
+
+/**
+ * Runs fn holding the lock `name`, or resolves { ran: false } at once when someone else holds it.
+ * askedAgain: someone found the lock taken while fn ran, and their request still needs a run.
+ */
+export async function withClusterLock<T>(redis: Redis, name: string, ttlMs: number, fn: () => Promise<T>): Promise<LockOutcome<T>> {
   const token = randomUUID();
-  const taken = await redis.set(lockKey(name), token, 'PX', Math.ceil(ttlMs), 'NX');
-  if (taken !== 'OK') return { ran: false };
+  const take = async () => (await redis.set(lockKey(name), token, 'PX', Math.ceil(ttlMs), 'NX')) === 'OK';
+  if (!(await take())) {
+    // Mark, then look again: either the holder is still there and will see the mark after letting
+    // go, or it has gone and this caller runs.
+    await redis.set(againKey(name), '1', 'PX', Math.ceil(ttlMs));
+    if (!(await take())) return { ran: false };
+  }
+  await redis.del(againKey(name)); // this run does what was asked so far
+  let value: T;
   try {
-    return { ran: true, value: await fn() };
+    value = await fn();
   } finally {
     await redis.eval(RELEASE, 1, lockKey(name), token).catch(() => undefined); // the TTL frees it otherwise
   }
+  const askedAgain = (await redis.getdel(againKey(name))) !== null;
+  return { ran: true, value, askedAgain };
 }

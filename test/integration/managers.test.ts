@@ -19,6 +19,8 @@ import { TaskQueue, parseTask, queueKeys, type Task } from '../../src/dispatch/t
 import { startTestRedis, type TestRedis } from '../helpers/redis-server.ts';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { tempDir } from '../helpers/node-process.ts';
+import { waitFor } from '../helpers/wait-for.ts';
+import { lockKey, withClusterLock } from '../../src/dispatch/cluster-lock.ts';
 
 const NODE = 'node-a';
 
@@ -356,6 +358,16 @@ for (const backend of ['sqlite', 'postgres'] as const) {
         assert.equal(done.status, 'canceled');
         assert.equal(done.workflow_nodes.find((n) => n.identifier === 'b')?.do_not_run, true);
       });
+    });
+
+    test('a run that finds the lock taken is not lost: the holder learns it was asked again', async () => {
+      let release = () => {};
+      const held = withClusterLock(client, `lock-${backend}`, 10_000, () => new Promise<void>((r) => (release = r)));
+      await waitFor('the lock to be taken', async () => (await client.exists(lockKey(`lock-${backend}`))) === 1);
+      assert.deepEqual(await withClusterLock(client, `lock-${backend}`, 10_000, async () => 'second'), { ran: false });
+      release();
+      assert.deepEqual(await held, { ran: true, value: undefined, askedAgain: true });
+      assert.deepEqual(await withClusterLock(client, `lock-${backend}`, 10_000, async () => 'third'), { ran: true, value: 'third', askedAgain: false });
     });
 
     test('a manager queued twice before it runs is queued once', async () => {
