@@ -59,6 +59,9 @@ export class Dispatcher {
   #subscriber: Redis | undefined;
   #queue: TaskQueue | undefined;
   #closing = false;
+  /** Resolves when close() begins: a take blocked on a Redis that is gone must not hold up stopping. */
+  readonly #stopping: Promise<string[]>;
+  #stop: () => void = () => {};
   #loop: Promise<void> | undefined;
   #slotFreed: (() => void) | undefined;
   #drained: (() => void) | undefined;
@@ -74,6 +77,7 @@ export class Dispatcher {
     this.#m = options.metrics;
     this.#log = options.log.child({ service: 'dispatcher' });
     this.#slots = options.pool.spec.maxThreads;
+    this.#stopping = new Promise((resolve) => (this.#stop = () => resolve([])));
     options.pool.onThreads((n) => this.#onThreads(n));
   }
 
@@ -146,11 +150,12 @@ export class Dispatcher {
       }
       let taken: string[];
       try {
-        taken = await taker.take(this.#slots - this.#running.size, TAKE_WAIT_MS);
+        taken = await Promise.race([taker.take(this.#slots - this.#running.size, TAKE_WAIT_MS), this.#stopping]);
+        if (this.#closing) return; // what it took (if anything) is given back at the next start
       } catch (err) {
         if (this.#closing) return;
         this.#log.warn({ err }, 'cannot take a task from the queue; retrying');
-        await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+        await Promise.race([new Promise((resolve) => setTimeout(resolve, RETRY_MS)), this.#stopping]);
         continue;
       }
       for (const raw of taken) this.#run(raw);
@@ -267,6 +272,7 @@ export class Dispatcher {
   async close(timeoutMs: number): Promise<boolean> {
     if (this.#closing) return true;
     this.#closing = true;
+    this.#stop();
     for (const t of this.#timers) clearTimeout(t);
     this.#slotFreed?.();
     for (const r of this.#running.values()) r.control?.postMessage(STOP);
