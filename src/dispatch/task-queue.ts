@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { TASK_NAMES, type TaskName } from '../metrics/catalog.ts';
+import { giveBackList } from '../redis/event-queue.ts';
 
 /** One task as queued (JSON). */
 export interface Task {
@@ -44,12 +45,6 @@ if #items > 0 then
 end
 return items`;
 
-// Puts the processing list back at the head of the queue, in order, and deletes it.
-const GIVE_BACK = `
-local items = redis.call('LRANGE', KEYS[2], 0, -1)
-for i = #items, 1, -1 do redis.call('LPUSH', KEYS[1], items[i]) end
-redis.call('DEL', KEYS[2])
-return #items`;
 
 /** Redis keys of one node's queue. */
 export function queueKeys(node: string) {
@@ -124,8 +119,7 @@ export class TaskQueue {
 
   /** At start: what a stopped run was running goes back to the head of the queue; returns how many. */
   async giveBack(): Promise<number> {
-    const given = (await this.#redis.eval(GIVE_BACK, 2, this.#keys.queue, this.#keys.processing)) as number;
     // A marker whose task was given back still stands for it; one whose task was lost would only delay a run until its TTL.
-    return given;
+    return giveBackList(this.#redis, this.#keys.queue, this.#keys.processing);
   }
 }

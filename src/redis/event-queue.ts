@@ -81,6 +81,11 @@ export class EventQueue {
   }
 }
 
+/** Puts one processing list back at the head of its queue, in order, and deletes it; how many items went back. */
+export async function giveBackList(redis: Redis, queue: string, processing: string): Promise<number> {
+  return (await redis.eval(GIVE_BACK, 2, queue, processing)) as number;
+}
+
 /** Returns every processing list of this node to the head of the queue; the count of events given back. */
 export async function giveBackProcessing(redis: Redis, queue: string, node: string): Promise<number> {
   let given = 0;
@@ -89,7 +94,7 @@ export async function giveBackProcessing(redis: Redis, queue: string, node: stri
   do {
     const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 100);
     cursor = next;
-    for (const key of keys) given += (await redis.eval(GIVE_BACK, 2, queue, key)) as number;
+    for (const key of keys) given += await giveBackList(redis, queue, key);
   } while (cursor !== '0');
   return given;
 }
