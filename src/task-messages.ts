@@ -78,3 +78,8 @@ export interface TaskMessage {
 
 /** Sent on a running job's control port: the user canceled it. */
 export const CANCEL = 'cancel';
+
+/** What a dispatcher task is about (a job's id for run_job and run_project_update). */
+export interface TaskArgs {
+  readonly job_id?: number;
+}

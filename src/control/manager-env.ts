@@ -1,10 +1,10 @@
 // What a manager run is given: the database, this node, a way to queue tasks, and a deadline.
 import type { TaskName } from '../metrics/catalog.ts';
-import type { Task } from '../dispatch/task-queue.ts';
+import type { TaskArgs } from '../task-messages.ts';
 import type { ControlStore } from './store.ts';
 import type { Job } from './model.ts';
 
-export type Submit = (name: TaskName, args?: Task['args'], options?: { once?: boolean; id?: string }) => Promise<boolean>;
+export type Submit = (name: TaskName, args?: TaskArgs, options?: { once?: boolean; id?: string }) => Promise<boolean>;
 
 export interface ManagerEnv {
   readonly store: ControlStore;

@@ -7,12 +7,13 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { TASK_NAMES, type TaskName } from '../metrics/catalog.ts';
 import { giveBackList } from '../redis/event-queue.ts';
+import type { TaskArgs } from '../task-messages.ts';
 
 /** One task as queued (JSON). */
 export interface Task {
   readonly id: string;
   readonly name: TaskName;
-  readonly args: { readonly job_id?: number };
+  readonly args: TaskArgs;
   /** Unix ms when it was queued. */
   readonly queued_at: number;
   /** Set for tasks queued at most once at a time (the managers): a later request while it waits is folded into it. */
@@ -86,7 +87,7 @@ export class TaskQueue {
    * Queues a task (with `id`, or a new one). `once`: skipped (resolves false) when the same task
    * already waits to run.
    */
-  async submit(name: TaskName, args: Task['args'] = {}, options: { once?: boolean; id?: string } = {}): Promise<boolean> {
+  async submit(name: TaskName, args: TaskArgs = {}, options: { once?: boolean; id?: string } = {}): Promise<boolean> {
     const task: Task = { id: options.id ?? randomUUID(), name, args, queued_at: Date.now(), ...(options.once ? { once: true as const } : {}) };
     const done = await this.#redis.eval(SUBMIT, 2, this.#keys.queue, this.#keys.once(name), JSON.stringify(task), options.once ? '1' : '0', ONCE_TTL_MS);
     return done === 1;
