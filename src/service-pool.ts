@@ -205,6 +205,8 @@ export class ServicePool {
   async close(timeoutMs: number): Promise<boolean> {
     if (this.#closing) return true;
     this.#closing = true;
+    // A start still waiting for threads (another pool failed first) ends now, not at its timeout.
+    this.#ready?.reject(new OverseerError('OVERSEER_START', `${this.spec.service}: stopped while starting`));
     for (const state of this.#loops) {
       clearTimeout(state.timer);
       state.stop?.postMessage(STOP);
