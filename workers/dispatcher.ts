@@ -1,6 +1,7 @@
 // A dispatcher pool thread: runs the tasks the dispatcher hands it (piscina task name = task
 // name): jobs and project updates, and the task, dependency and workflow managers, each of which
 // runs under a cluster-wide lock.
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { threadId, workerData } from 'node:worker_threads';
 import type { Redis } from 'ioredis';
@@ -133,6 +134,10 @@ export function run_job(msg: TaskMessage) {
       return failure('error', `the job's ${project === undefined ? 'project' : 'inventory'} no longer exists`);
     }
     const projectDir = project.scm_type === 'git' ? checkoutDir(project.id) : project.local_path;
+    if (!existsSync(projectDir)) {
+      const why = project.scm_type === 'git' ? `no checkout of project ${project.id} on ${settings.nodeName} (checkouts are per node; its updates ran elsewhere or failed)` : `the project directory ${projectDir} does not exist on ${settings.nodeName}`;
+      return failure('failed', why);
+    }
     let extraVars: Record<string, unknown> = {};
     try {
       extraVars = JSON.parse(job.extra_vars) as Record<string, unknown>;

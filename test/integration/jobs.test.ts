@@ -3,7 +3,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startNode, tempDir, writeTestConfig, scrape, sampleValue, type NodeUnderTest } from '../helpers/node-process.ts';
 import { waitFor } from '../helpers/wait-for.ts';
@@ -165,6 +165,19 @@ describe('jobs on one node', () => {
     const job = await c.until(id, ['successful', 'failed', 'error']);
     assert.equal(job.status, 'failed');
     assert.equal(job.failed, true);
+  });
+
+  test('a job whose project directory has gone fails and says so', async () => {
+    const gone = join(c.dir, 'gone');
+    mkdirSync(gone);
+    writeFileSync(join(gone, 'site.yml'), SITE);
+    const project = await c.create('/api/v2/projects/', { name: 'gone', local_path: gone });
+    const inventory = (await c.api('GET', '/api/v2/inventories/')).json.results[0];
+    const template = await c.create('/api/v2/job_templates/', { name: 'gone', project: project.id, inventory: inventory.id, playbook: 'site.yml' });
+    rmSync(gone, { recursive: true });
+    const job = await c.until(await c.launch(template), ['successful', 'failed', 'error']);
+    assert.equal(job.status, 'failed');
+    assert.equal(job.job_explanation, `the project directory ${gone} does not exist on test-node`);
   });
 
   test('a git project is updated before the job, and only once within the cache timeout', async () => {
