@@ -44,8 +44,6 @@ export const WORKER_FILES: Readonly<Record<PooledService, string>> = {
 /** overseer's version, from package.json. */
 export const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
-/** Dispatcher threads above min_workers stop after this long without a task. */
-const DISPATCHER_IDLE_MS = 30_000;
 
 /** Each pooled service's pool, sized from the config. */
 export function poolSpecs(
@@ -58,7 +56,7 @@ export function poolSpecs(
   const r = s.callback_receiver;
   return [
     { service: 'callback_receiver', filename: files.callback_receiver, minThreads: r.workers, maxThreads: r.workers, loops: r.workers, idleTimeoutMs: Infinity, workerData: receiver },
-    { service: 'dispatcher', filename: files.dispatcher, minThreads: s.dispatcher.min_workers, maxThreads: s.dispatcher.max_workers, loops: 0, idleTimeoutMs: DISPATCHER_IDLE_MS, workerData: dispatcher },
+    { service: 'dispatcher', filename: files.dispatcher, minThreads: s.dispatcher.min_workers, maxThreads: s.dispatcher.max_workers, loops: 0, idleTimeoutMs: s.dispatcher.idle_timeout_ms, workerData: dispatcher },
     { service: 'websockets', filename: files.websockets, minThreads: 1, maxThreads: 1, loops: 1, idleTimeoutMs: Infinity, workerData: relay },
   ];
 }

@@ -42,6 +42,7 @@ export interface Config {
     readonly dispatcher: Listen & {
       readonly min_workers: number;
       readonly max_workers: number;
+      readonly idle_timeout_ms: number;
       readonly capacity: number;
       readonly schedule_interval_ms: number;
       readonly manager_timeout_ms: number;
@@ -170,6 +171,7 @@ const SCHEMA: Tree = {
       ...listen,
       min_workers: workers,
       max_workers: workers,
+      idle_timeout_ms: int(100, 3_600_000, 'milliseconds'),
       capacity: int(0, 1_000_000, 'forks (0: from the CPUs and memory, as AWX does)'),
       schedule_interval_ms: int(100, 3_600_000, 'milliseconds'),
       manager_timeout_ms: int(10, 3_600_000, 'milliseconds'),

@@ -130,7 +130,7 @@ type Cluster = Awaited<ReturnType<typeof startCluster>>;
 describe('jobs on one node', () => {
   let c: Cluster;
   before(async () => {
-    c = await startCluster({ capacity: 20 });
+    c = await startCluster({ capacity: 20, idle_timeout_ms: 3000 });
   });
   after(async () => {
     await c?.stop();
@@ -270,7 +270,7 @@ describe('jobs on one node', () => {
     assert.equal((await c.api('POST', `/api/v2/jobs/${id}/cancel/`, {})).status, 405, 'a finished job cannot be canceled');
   });
 
-  test('the dispatcher metrics move: threads grow under load, scale-ups and manager runs are counted', async () => {
+  test('the dispatcher metrics move: threads grow under load and shrink when idle, scale-ups and manager runs are counted', async () => {
     const before = (await scrape(c.ports.dispatcher)).body;
     const hold = c.hold();
     const template = await c.template('hold.yml', { extra_vars: hold.extra_vars, allow_simultaneous: true });
@@ -295,6 +295,7 @@ describe('jobs on one node', () => {
       assert.ok((sampleValue(afterwards, `${manager}__schedule_calls_total`) ?? 0) > 0, `${manager} ran`);
     }
     assert.ok((sampleValue(afterwards, 'task_manager_tasks_started') ?? -1) >= 0);
+    await waitFor('idle threads to stop, back to min_workers', async () => sampleValue((await scrape(c.ports.dispatcher)).body, 'dispatcher_pool_workers') === 1, 30_000);
     assert.ok((sampleValue(afterwards, 'task_manager__schedule_seconds') ?? 0) > 0);
   });
 });
