@@ -70,9 +70,9 @@ export interface DispatcherSettings {
   readonly git: string;
 }
 
-/** One dispatcher task as handed to a thread: the queued task and, for a job, a port on which the dispatcher may say CANCEL or STOP. */
+/** One dispatcher task as handed to a thread: the queued task (parsed) and, for a job, a port on which the dispatcher may say CANCEL or STOP. */
 export interface TaskMessage {
-  readonly raw: string;
+  readonly task: { readonly id: string; readonly args: TaskArgs };
   readonly control: MessagePort | undefined;
 }
 

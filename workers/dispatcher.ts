@@ -14,7 +14,7 @@ import { createRedis } from '../src/redis/connect.ts';
 import { openStorage } from '../src/storage/open.ts';
 import { openWriteLock } from '../src/storage/write-lock.ts';
 import { ControlStore } from '../src/control/store.ts';
-import { TaskQueue, parseTask, type Task } from '../src/dispatch/task-queue.ts';
+import { TaskQueue } from '../src/dispatch/task-queue.ts';
 import { withClusterLock } from '../src/dispatch/cluster-lock.ts';
 import { cancelJob } from '../src/control/cancel.ts';
 import type { ManagerEnv } from '../src/control/manager-env.ts';
@@ -193,7 +193,7 @@ async function runUnifiedJob(
   msg: TaskMessage,
   execute: (ctx: Context, job: Job, signal: AbortSignal) => Promise<RunOutcome & { revision?: string }>,
 ): Promise<string> {
-  const task = parseTask(msg.raw) as Task;
+  const { task } = msg;
   const jobId = task.args.job_id ?? 0;
   const ctx = await connect();
   const stop = new AbortController();

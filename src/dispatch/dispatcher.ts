@@ -173,7 +173,7 @@ export class Dispatcher {
     const channel = isJob(task) ? new MessageChannel() : undefined;
     this.#account();
     this.#running.set(task.id, { task, control: channel?.port1 });
-    const message: TaskMessage = { raw, control: channel?.port2 };
+    const message: TaskMessage = { task, control: channel?.port2 };
     const isManager = (MANAGERS as readonly string[]).includes(task.name);
     const abandon = new AbortController();
     const watchdog = isManager
@@ -248,7 +248,6 @@ export class Dispatcher {
     if (window > 0) m.availability.set(Math.max(0, 1 - this.#busyMs / (this.#slots * window)));
     this.#busyMs = 0;
     this.#gatheredAt = now;
-    m.workerCount.set(this.#threads);
     m.maxWorkerCount.set(this.#maxThreads);
     this.#maxThreads = this.#threads;
     m.activeTaskCount.set(this.#running.size);

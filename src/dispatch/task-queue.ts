@@ -46,7 +46,6 @@ if #items > 0 then
 end
 return items`;
 
-
 /** Redis keys of one node's queue. */
 export function queueKeys(node: string) {
   const queue = `overseer:dispatcher:${node}`;
@@ -54,7 +53,7 @@ export function queueKeys(node: string) {
     queue,
     processing: `${queue}:processing`,
     oncePrefix: `${queue}:once:`,
-    once: (name: string) => `${queue}:once:${name}`,
+    once: (name: string) => `${queue}:once:${name}`, // oncePrefix + name, as the TAKE script builds it
   };
 }
 
@@ -77,10 +76,6 @@ export class TaskQueue {
   constructor(redis: Redis, node: string) {
     this.#redis = redis;
     this.#keys = queueKeys(node);
-  }
-
-  get key(): string {
-    return this.#keys.queue;
   }
 
   /**

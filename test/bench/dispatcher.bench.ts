@@ -113,7 +113,7 @@ async function baseline(threads: number): Promise<number> {
     const popped = await taker.brpop(key, 1);
     if (popped === null) continue;
     inFlight++;
-    void p.run({ raw: popped[1], control: undefined }, 'noop').finally(() => {
+    void p.run({ task: JSON.parse(popped[1]) as unknown, control: undefined }, 'noop').finally(() => {
       inFlight--;
       done++;
       freed?.();
