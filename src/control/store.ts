@@ -1,7 +1,7 @@
 // The control plane's objects in the database, one implementation for SQLite and PostgreSQL over
 // Storage.sql. Writes are single statements; a job changes state only through a guarded UPDATE
 // (`WHERE status IN (...)`), so two writers racing for one job cannot both win.
-import type { Sql, SqlValue } from '../storage/storage.ts';
+import type { Page, Sql, SqlValue } from '../storage/storage.ts';
 import type {
   Inventory,
   Job,
@@ -15,11 +15,6 @@ import type {
 } from './model.ts';
 
 type Row = Record<string, unknown>;
-
-export interface Page {
-  readonly limit: number;
-  readonly offset: number;
-}
 
 export interface Listed<T> {
   readonly count: number;
@@ -209,6 +204,11 @@ export class ControlStore {
       ...(taskId === undefined ? [] : [taskId]),
     ]);
     return n > 0;
+  }
+
+  /** Whether the callback receiver has stored every event of the job up to its EOF (one row read, not its events counted). */
+  async eventsComplete(jobId: number): Promise<boolean> {
+    return (await this.#sql.get('SELECT 1 AS x FROM job_event_streams WHERE job_id = ? AND completed_at IS NOT NULL', [jobId])) !== undefined;
   }
 
   async countJobs(status: JobStatus): Promise<number> {

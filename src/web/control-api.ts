@@ -340,7 +340,7 @@ const JOB_PATHS: Readonly<Record<JobType, string>> = { job: 'jobs', project_upda
 const canCancel = (j: Job) => ACTIVE_STATUSES.includes(j.status);
 
 /** A job of any kind as AWX shows its unified jobs (plus `dependency`: the project update it waited for). */
-async function showJob(storage: Storage, j: Job): Promise<Record<string, unknown>> {
+async function showJob(store: ControlStore, j: Job): Promise<Record<string, unknown>> {
   const url = `/api/v2/${JOB_PATHS[j.type]}/${j.id}/`;
   const common = {
     id: j.id,
@@ -378,7 +378,7 @@ async function showJob(storage: Storage, j: Job): Promise<Record<string, unknown
       })),
     };
   }
-  const stream = await storage.streamState(j.id);
+  const eventsComplete = await store.eventsComplete(j.id);
   const events = `/api/v2/jobs/${j.id}/`;
   return {
     ...common,
@@ -399,7 +399,7 @@ async function showJob(storage: Storage, j: Job): Promise<Record<string, unknown
     dependency: j.dependency_id,
     workflow_job: j.workflow_job_id,
     scm_revision: j.scm_revision,
-    event_processing_finished: stream.completed_at !== null,
+    event_processing_finished: eventsComplete,
   };
 }
 
@@ -568,18 +568,18 @@ async function launch<T>(
   load: (id: number) => Promise<T | undefined>,
   start: (t: T) => Promise<Job>,
   field: 'job' | 'workflow_job',
-  storage: Storage,
+  store: ControlStore,
 ): Promise<Reply> {
   const template = await load(r.id);
   if (template === undefined) return NOT_FOUND;
   const f = new Body(r.body, []);
   if (f.any) return f.reply();
   const job = await start(template);
-  return { status: 201, body: { [field]: job.id, ...(await showJob(storage, job)) } };
+  return { status: 201, body: { [field]: job.id, ...(await showJob(store, job)) } };
 }
 
 /** 202 with the job when it is canceled or asked to stop; 405 when it has finished (AWX's answer). */
-async function cancel(c: ControlDeps, storage: Storage, r: ApiRequest, load: (id: number) => Promise<Job | undefined>): Promise<Reply> {
+async function cancel(c: ControlDeps, r: ApiRequest, load: (id: number) => Promise<Job | undefined>): Promise<Reply> {
   const job = await load(r.id);
   if (job === undefined) return NOT_FOUND;
   const f = new Body(r.body, []);
@@ -587,7 +587,7 @@ async function cancel(c: ControlDeps, storage: Storage, r: ApiRequest, load: (id
   if ((await cancelJob(c, job)) === 'finished') {
     return { status: 405, body: { detail: `Method "POST" not allowed: the job has already finished (${job.status}).` }, headers: { allow: 'GET, HEAD' } };
   }
-  return { status: 202, body: await showJob(storage, (await c.store.job(job.id)) ?? job) };
+  return { status: 202, body: await showJob(c.store, (await c.store.job(job.id)) ?? job) };
 }
 
 /** ANSI escape sequences (CSI), which format=txt strips as AWX does. */
@@ -624,7 +624,7 @@ const shown = async <T>(listed: Promise<Listed<T>>, view: (t: T) => unknown) => 
 /** List, detail, cancel (and for jobs and project updates, stdout) of one type of job. */
 function jobRoutes(c: ControlDeps, storage: Storage, type: JobType): Route[] {
   const path = JOB_PATHS[type];
-  const view = (j: Job) => showJob(storage, j);
+  const view = (j: Job) => showJob(c.store, j);
   const load = async (id: number) => {
     const job = await c.store.job(id);
     return job?.type === type ? job : undefined;
@@ -632,7 +632,7 @@ function jobRoutes(c: ControlDeps, storage: Storage, type: JobType): Route[] {
   return [
     { pattern: at(path), get: (r) => pageOf(r, (page) => shown(c.store.listJobs({ type }, page), view)) },
     { pattern: at(`${path}/:id`), get: (r) => detail(r, load, view) },
-    { pattern: at(`${path}/:id/cancel`), get: (r) => detail(r, load, (j) => ({ can_cancel: canCancel(j) })), post: (r) => cancel(c, storage, r, load) },
+    { pattern: at(`${path}/:id/cancel`), get: (r) => detail(r, load, (j) => ({ can_cancel: canCancel(j) })), post: (r) => cancel(c, r, load) },
     ...(type === 'workflow_job' ? [] : [{ pattern: at(`${path}/:id/stdout`), get: (r: ApiRequest) => stdout(storage, r, load) }]),
   ];
 }
@@ -674,7 +674,7 @@ export function controlRoutes(c: ControlDeps, storage: Storage): Route[] {
     ...objectRoutes('projects', (p) => store.listProjects(p), (id) => store.project(id), showProject, (b) => createProject(store, b)),
     {
       pattern: at('projects/:id/project_updates'),
-      get: async (r) => ((await store.project(r.id)) === undefined ? NOT_FOUND : pageOf(r, (page) => shown(store.listJobs({ type: 'project_update', project_id: r.id }, page), (j) => showJob(storage, j)))),
+      get: async (r) => ((await store.project(r.id)) === undefined ? NOT_FOUND : pageOf(r, (page) => shown(store.listJobs({ type: 'project_update', project_id: r.id }, page), (j) => showJob(store, j)))),
     },
     ...objectRoutes('inventories', (p) => store.listInventories(p), (id) => store.inventory(id), showInventory, (b) => createInventory(store, b)),
     ...objectRoutes('job_templates', (p) => store.listJobTemplates(p), (id) => store.jobTemplate(id), showJobTemplate, (b) => createJobTemplate(store, b)),
@@ -685,7 +685,7 @@ export function controlRoutes(c: ControlDeps, storage: Storage): Route[] {
           const job = await launchJob(store, t, { launch_type: 'manual' });
           await c.submit('dependency_manager', {}, { once: true });
           return job;
-        }, 'job', storage),
+        }, 'job', store),
     },
     ...objectRoutes('workflow_job_templates', (p) => store.listWorkflowTemplates(p), (id) => store.workflowTemplate(id), showWorkflowTemplate, (b) => createWorkflowTemplate(store, b)),
     {
@@ -695,7 +695,7 @@ export function controlRoutes(c: ControlDeps, storage: Storage): Route[] {
           const job = await launchWorkflow(store, t);
           await c.submit('task_manager', {}, { once: true });
           return job;
-        }, 'workflow_job', storage),
+        }, 'workflow_job', store),
     },
     ...JOB_TYPES.flatMap((type) => jobRoutes(c, storage, type)),
     // Events are stored by job id whatever the job: an id with none stored has an empty first page.
