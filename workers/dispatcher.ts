@@ -156,7 +156,6 @@ export function run_job(msg: TaskMessage) {
       redis: ctx.redis,
       queue: settings.callbackQueue,
       signal,
-      onSpawn: (pid) => void ctx.store.changeJob(job.id, ['running'], { pid }).catch(() => undefined),
     });
   });
 }
@@ -234,7 +233,6 @@ async function runUnifiedJob(
       finished,
       elapsed: (Date.parse(finished) - Date.parse(started)) / 1000,
       job_explanation: outcome.explanation,
-      pid: 0,
       ...(outcome.revision ? { scm_revision: outcome.revision } : {}),
     });
     log.info({ job: jobId, status: outcome.status, events: outcome.events, explanation: outcome.explanation || undefined }, 'job finished');

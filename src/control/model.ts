@@ -113,8 +113,6 @@ export interface Job {
   readonly scm_revision: string;
   /** The dispatcher task that may run it (set as it goes to waiting): a task given back after a crash cannot run it twice. */
   readonly task_id: string;
-  /** Process group of its ansible-runner or git while it runs (0 otherwise). */
-  readonly pid: number;
   readonly created: string;
   readonly modified: string;
   readonly started: string | null;
@@ -129,5 +127,5 @@ export type NewJob = Pick<Job, 'type' | 'name' | 'launch_type'> &
 
 /** Columns a state change or a manager may set. */
 export type JobChanges = Partial<
-  Pick<Job, 'status' | 'dependencies_processed' | 'dependency_id' | 'workflow_nodes' | 'controller_node' | 'task_impact' | 'cancel_flag' | 'job_explanation' | 'scm_revision' | 'task_id' | 'pid' | 'started' | 'finished' | 'elapsed'>
+  Pick<Job, 'status' | 'dependencies_processed' | 'dependency_id' | 'workflow_nodes' | 'controller_node' | 'task_impact' | 'cancel_flag' | 'job_explanation' | 'scm_revision' | 'task_id' | 'started' | 'finished' | 'elapsed'>
 >;

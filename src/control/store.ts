@@ -71,7 +71,6 @@ const JOB_DEFAULTS = {
   job_explanation: '',
   scm_revision: '',
   task_id: '',
-  pid: 0,
   started: null,
   finished: null,
   elapsed: 0,

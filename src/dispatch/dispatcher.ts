@@ -125,7 +125,7 @@ export class Dispatcher {
       const killed = stopLeftovers(join(this.#o.dataDir, 'jobs', String(job.id)));
       if (killed > 0) this.#log.warn({ job: job.id, process_groups: killed }, 'stopped processes the job left running');
       const explanation = `Node ${node} stopped while this job was running; the job's process did not survive the restart.`;
-      if (await store.changeJob(job.id, ['running'], { status: 'failed', finished: now, job_explanation: explanation, pid: 0 })) {
+      if (await store.changeJob(job.id, ['running'], { status: 'failed', finished: now, job_explanation: explanation })) {
         this.#log.warn({ job: job.id, name: job.name }, 'job was running when this node stopped; marked failed');
       }
     }
@@ -210,7 +210,7 @@ export class Dispatcher {
     // Its thread ended under it: the job must not stay running for ever.
     const explanation = `The dispatcher thread running this job ended: ${(err as Error)?.message ?? String(err)}`;
     await this.#o.store
-      .changeJob(jobId, ['waiting', 'running'], { status: 'error', finished: new Date().toISOString(), job_explanation: explanation, pid: 0 }, task.id)
+      .changeJob(jobId, ['waiting', 'running'], { status: 'error', finished: new Date().toISOString(), job_explanation: explanation }, task.id)
       .catch((e: unknown) => this.#log.error({ err: e, job: jobId }, 'cannot mark the job errored'));
   }
 

@@ -191,7 +191,6 @@ export const MIGRATIONS: readonly Migration[] = [
         job_explanation TEXT NOT NULL,
         scm_revision TEXT NOT NULL,
         task_id TEXT NOT NULL,
-        pid INTEGER NOT NULL,
         created {time},
         modified {time},
         started {time_null},
