@@ -31,7 +31,7 @@ export interface Config {
     readonly secret: string;
   };
   readonly services: {
-    readonly web: Listen & { readonly tokens: readonly string[]; readonly allow_anonymous_metrics: boolean };
+    readonly web: Listen & { readonly tokens: readonly string[]; readonly allow_anonymous_metrics: boolean; readonly hostnames: readonly string[] };
     readonly callback_receiver: Listen & {
       readonly workers: number;
       readonly queue: string;
@@ -118,6 +118,13 @@ const tokens: Check = (v) => {
   return bad < 0 ? undefined : `item ${bad + 1} is ${typeof v[bad] === 'string' ? 'shorter than 16 characters' : 'not a string'}; expected tokens of at least 16 characters`;
 };
 
+/** Host names a browser may use to reach the web port, beside its bind address and localhost. */
+const hostnames: Check = (v) => {
+  if (!Array.isArray(v)) return `${show(v)} is not a list; expected a list of host names such as overseer.example.com`;
+  const bad = v.findIndex((h) => typeof h !== 'string' || !/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$|^\[[0-9A-Fa-f:.]+\]$/.test(h));
+  return bad < 0 ? undefined : `item ${bad + 1} is ${show(v[bad])}; expected a host name or address without scheme, port or path, such as overseer.example.com`;
+};
+
 const peers: Check = (v) => {
   if (!Array.isArray(v)) return `${show(v)} is not a list; expected a list of {name, url}`;
   const names = new Set<string>();
@@ -158,7 +165,7 @@ const SCHEMA: Tree = {
     secret: string,
   },
   services: {
-    web: { ...listen, tokens, allow_anonymous_metrics: bool },
+    web: { ...listen, tokens, allow_anonymous_metrics: bool, hostnames },
     callback_receiver: {
       ...listen,
       workers,
