@@ -4,7 +4,7 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { isRegionMessage } from './metrics/channel.ts';
-import type { POOLED_SERVICES } from './metrics/catalog.ts';
+import type { POOLED_SERVICES } from './services/names.ts';
 import type { Handles } from './metrics/recorder.ts';
 import type { ServiceMetrics } from './metrics/service-metrics.ts';
 

@@ -6,7 +6,7 @@ import type { Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
 import type { Config } from './config/schema.ts';
-import { SERVICES, type ServiceName } from './metrics/catalog.ts';
+import { SERVICES, type ServiceName } from './services/names.ts';
 import { layoutOf } from './metrics/layout.ts';
 import { ServiceMetrics } from './metrics/service-metrics.ts';
 import { ServiceExposition, processMetricSources, type FamilySource } from './metrics/exposition.ts';

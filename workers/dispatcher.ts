@@ -9,7 +9,7 @@ import { threadMetrics } from './thread-metrics.ts';
 import { runPlaybook, type RunOutcome } from './jobs/run-playbook.ts';
 import { updateProject } from './jobs/update-project.ts';
 import { CANCEL, type DispatcherSettings, type TaskMessage } from '../src/task-messages.ts';
-import type { ManagerName } from '../src/metrics/catalog.ts';
+import type { ManagerName } from '../src/dispatch/task-names.ts';
 import { createRedis } from '../src/redis/connect.ts';
 import { openStorage } from '../src/storage/open.ts';
 import { openWriteLock } from '../src/storage/write-lock.ts';

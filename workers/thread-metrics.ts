@@ -1,4 +1,4 @@
-import type { ServiceName } from '../src/metrics/catalog.ts';
+import type { ServiceName } from '../src/services/names.ts';
 import { announceRegion } from '../src/metrics/channel.ts';
 import { layoutOf } from '../src/metrics/layout.ts';
 import { createRecorder, type Handles } from '../src/metrics/recorder.ts';

@@ -3,7 +3,7 @@
 import type { Server } from 'node:http';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/schema.ts';
-import type { ServiceName } from '../metrics/catalog.ts';
+import type { ServiceName } from '../services/names.ts';
 import type { FamilySource } from '../metrics/exposition.ts';
 import type { Handles } from '../metrics/recorder.ts';
 import type { ServiceMetrics } from '../metrics/service-metrics.ts';

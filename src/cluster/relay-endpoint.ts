@@ -8,7 +8,7 @@ import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import type { Redis } from 'ioredis';
 import { MAX_FRAME_BYTES, RELAY_PATH, verifyMessage, type RelayRefusal } from './relay-protocol.ts';
 import { NODES_KEY, parseSnapshot, snapshotKey, snapshotTtlMs } from './snapshot.ts';
-import type { RejectReason } from '../metrics/catalog.ts';
+import type { RejectReason } from './snapshot.ts';
 import type { Handles } from '../metrics/recorder.ts';
 import type { Logger } from '../logger.ts';
 

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { ServiceName } from '../metrics/catalog.ts';
+import type { ServiceName } from '../services/names.ts';
 import type { FamilySource } from '../metrics/exposition.ts';
 import type { Handles } from '../metrics/recorder.ts';
 import type { Logger } from '../logger.ts';

@@ -1,10 +1,14 @@
 // A node's metrics, one service at a time, as written to Redis every snapshot interval and read
 // back by /api/v2/metrics on any node. Versioned: a reader refuses a format it does not know.
 import type { Family } from '../metrics/aggregate.ts';
-import { SERVICES, type RejectReason, type ServiceName } from '../metrics/catalog.ts';
+import { SERVICES, type ServiceName } from '../services/names.ts';
 import type { FamilySource } from '../metrics/exposition.ts';
 
 export const SNAPSHOT_FORMAT = 1;
+
+/** Why a node's snapshot was left out of /api/v2/metrics or refused by the relay endpoint. */
+export const REJECT_REASONS = ['malformed', 'format', 'expired', 'signature'] as const;
+export type RejectReason = (typeof REJECT_REASONS)[number];
 
 /** One service's metrics on one node at one time (JSON in Redis). */
 export interface Snapshot {

@@ -1,5 +1,5 @@
 // What a manager run is given: the database, this node, a way to queue tasks, and a deadline.
-import type { TaskName } from '../metrics/catalog.ts';
+import type { TaskName } from '../dispatch/task-names.ts';
 import type { TaskArgs } from '../task-messages.ts';
 import type { ControlStore } from './store.ts';
 import type { Job } from './model.ts';

@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { isFinished, type Job } from './model.ts';
 import { secondsSince, type ManagerEnv } from './manager-env.ts';
-import type { TaskName } from '../metrics/catalog.ts';
+import type { TaskName } from '../dispatch/task-names.ts';
 
 export interface TaskManagerRun {
   readonly getTasksSeconds: number;

@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { Redis } from 'ioredis';
-import { MANAGERS, type ManagerName } from '../metrics/catalog.ts';
+import { MANAGERS, type ManagerName } from './task-names.ts';
 import type { Handles } from '../metrics/recorder.ts';
 import type { ServicePool } from '../service-pool.ts';
 import { CANCEL, STOP, type TaskMessage } from '../task-messages.ts';

@@ -5,7 +5,7 @@
 // when nobody listens, and there is no 8 KB limit.
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { TASK_NAMES, type TaskName } from '../metrics/catalog.ts';
+import { TASK_NAMES, type TaskName } from './task-names.ts';
 import { giveBackList } from '../redis/event-queue.ts';
 import type { TaskArgs } from '../task-messages.ts';
 

@@ -1,13 +1,12 @@
 // Every metric overseer exposes, declared once. Recording handles, the slot layout in thread
 // memory, aggregation, exposition and the README table all derive from this list.
-// Names follow AWX's subsystem metrics (counters gain `_total`, times are in seconds).
+// Names follow AWX's subsystem metrics (counters gain `_total`, times are in seconds). The words
+// its labels take (services, tasks, reasons) belong to their domains and are imported from there.
+import { POOLED_SERVICES, type ServiceName } from '../services/names.ts';
+import { MANAGERS, TASK_NAMES } from '../dispatch/task-names.ts';
+import { DEAD_REASONS } from '../redis/event-queue.ts';
+import { REJECT_REASONS } from '../cluster/snapshot.ts';
 
-/** The services that each serve their own registry on their own port. */
-export const SERVICES = ['web', 'callback_receiver', 'dispatcher', 'websockets'] as const;
-export type ServiceName = (typeof SERVICES)[number];
-
-/** Services that run in thread pools (web runs in the supervisor's main thread). */
-export const POOLED_SERVICES = ['callback_receiver', 'dispatcher', 'websockets'] as const;
 
 /** How several threads' values of a gauge combine into the service's value. */
 export type GaugeCombine = 'sum' | 'max' | 'min' | 'last';
@@ -62,21 +61,10 @@ const histogram = <const S extends Input<HistogramSpec>>(s: S) =>
 
 const pooledService = { name: 'service', values: POOLED_SERVICES } as const;
 
-/** Why a node's snapshot was left out of /api/v2/metrics or refused by the relay endpoint. */
-export const REJECT_REASONS = ['malformed', 'format', 'expired', 'signature'] as const;
-export type RejectReason = (typeof REJECT_REASONS)[number];
 
 const peer = { name: 'peer', values: 'peers' } as const;
 
-/** Why the callback receiver dead-lettered an event (the `reason` label). */
-export const DEAD_REASONS = ['oversized', 'invalid_json', 'invalid_event', 'missing_uuid', 'insert_failed'] as const;
-export type DeadReason = (typeof DEAD_REASONS)[number];
 
-/** What the dispatcher runs: a job, a project update, one of the three managers, or nothing (benchmarks). */
-export const TASK_NAMES = ['run_job', 'run_project_update', 'task_manager', 'dependency_manager', 'workflow_manager', 'noop'] as const;
-export type TaskName = (typeof TASK_NAMES)[number];
-export const MANAGERS = ['task_manager', 'dependency_manager', 'workflow_manager'] as const;
-export type ManagerName = (typeof MANAGERS)[number];
 const task = { name: 'task', values: TASK_NAMES } as const;
 const manager = { name: 'manager', values: MANAGERS } as const;
 

@@ -1,7 +1,7 @@
 // The one message that crosses the thread boundary for metrics: a thread, as it starts, hands
 // the supervisor the SharedArrayBuffer it records into. Both sides import this module.
 import { parentPort, threadId } from 'node:worker_threads';
-import { SERVICES, type ServiceName } from './catalog.ts';
+import { SERVICES, type ServiceName } from '../services/names.ts';
 
 const KIND = 'overseer:metrics-region';
 

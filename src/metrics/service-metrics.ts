@@ -1,4 +1,4 @@
-import type { ServiceName } from './catalog.ts';
+import type { ServiceName } from '../services/names.ts';
 import { layoutOf, type ServiceLayout } from './layout.ts';
 import { aggregateMetric, retireRegion, type Family, type Sample } from './aggregate.ts';
 import { createRecorder, type Recorder } from './recorder.ts';

@@ -3,7 +3,6 @@
 // committed what was in it; a node that crashed gets its processing lists back into the queue
 // when it starts again. Unlike AWX's BLPOP, a crash loses nothing.
 import type { Redis } from 'ioredis';
-import type { DeadReason } from '../metrics/catalog.ts';
 
 // Moves up to ARGV[1] events from the head of KEYS[1] to the tail of KEYS[2], in one step.
 const TAKE = `
@@ -20,6 +19,10 @@ local items = redis.call('LRANGE', KEYS[2], 0, -1)
 for i = #items, 1, -1 do redis.call('LPUSH', KEYS[1], items[i]) end
 redis.call('DEL', KEYS[2])
 return #items`;
+
+/** Why the callback receiver dead-lettered an event (the `reason` label of its dead-letter counter). */
+export const DEAD_REASONS = ['oversized', 'invalid_json', 'invalid_event', 'missing_uuid', 'insert_failed'] as const;
+export type DeadReason = (typeof DEAD_REASONS)[number];
 
 /** Lua unpack() has a limit on arguments; batches stay well under it. */
 export const MAX_TAKE = 5000;

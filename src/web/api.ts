@@ -4,7 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { OverseerError } from '../errors.ts';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Storage } from '../storage/storage.ts';
-import { SERVICES, type ServiceName } from '../metrics/catalog.ts';
+import { SERVICES, type ServiceName } from '../services/names.ts';
 import { ServiceExposition } from '../metrics/exposition.ts';
 import type { Family } from '../metrics/aggregate.ts';
 import type { ClusterView, Filter, Instance } from '../cluster/cluster-view.ts';

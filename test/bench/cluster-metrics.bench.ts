@@ -7,7 +7,7 @@ import { Redis } from 'ioredis';
 import { startNode, writeTestConfig, tempDir, scrape, sampleValue } from '../helpers/node-process.ts';
 import { startTestRedis } from '../helpers/redis-server.ts';
 import { waitFor } from '../helpers/wait-for.ts';
-import { SERVICES } from '../../src/metrics/catalog.ts';
+import { SERVICES } from '../../src/services/names.ts';
 import { snapshotKey } from '../../src/cluster/snapshot.ts';
 
 const WARMUP = 100;

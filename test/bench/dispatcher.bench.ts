@@ -13,7 +13,7 @@ import { ServicePool } from '../../src/service-pool.ts';
 import { WORKER_FILES } from '../../src/supervisor.ts';
 import { Dispatcher } from '../../src/dispatch/dispatcher.ts';
 import { TaskQueue, queueKeys } from '../../src/dispatch/task-queue.ts';
-import { MANAGERS } from '../../src/metrics/catalog.ts';
+import { MANAGERS } from '../../src/dispatch/task-names.ts';
 import { openStorage } from '../../src/storage/open.ts';
 import type { Storage } from '../../src/storage/storage.ts';
 import { createLockBuffer } from '../../src/storage/write-lock.ts';

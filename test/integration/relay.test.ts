@@ -9,7 +9,7 @@ import { startNode, writeTestConfig, tempDir, scrape, sampleValue, type NodeUnde
 import { freePorts } from '../helpers/ports.ts';
 import { promtoolCheck } from '../helpers/promtool.ts';
 import { waitFor } from '../helpers/wait-for.ts';
-import { SERVICES } from '../../src/metrics/catalog.ts';
+import { SERVICES } from '../../src/services/names.ts';
 import { NODES_KEY, SNAPSHOT_CHANNEL, snapshotKey, snapshotTtlMs } from '../../src/cluster/snapshot.ts';
 
 const INTERVAL_MS = 200;

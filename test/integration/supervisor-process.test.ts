@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { startNode, writeTestConfig, tempDir, scrape, sampleValue } from '../helpers/node-process.ts';
 import { promtoolCheck } from '../helpers/promtool.ts';
 import { startTestRedis } from '../helpers/redis-server.ts';
-import { SERVICES } from '../../src/metrics/catalog.ts';
+import { SERVICES } from '../../src/services/names.ts';
 
 const alive = (pid: number) => {
   try {

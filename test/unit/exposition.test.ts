@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ServiceMetrics } from '../../src/metrics/service-metrics.ts';
 import { ServiceExposition, processMetricSources } from '../../src/metrics/exposition.ts';
-import { SERVICES } from '../../src/metrics/catalog.ts';
+import { SERVICES } from '../../src/services/names.ts';
 import { promtoolCheck } from '../helpers/promtool.ts';
 
 test('every service, with values recorded, passes promtool check metrics with nothing to say', async () => {

@@ -1,7 +1,7 @@
 // Turns one queued payload into what the receiver saves: an event row (with host summaries for a
 // playbook_on_stats), the end of a job's stream (EOF), or a reason to dead-letter it.
 import type { EventRow, HostSummaryRow, StreamEnd } from '../../src/storage/storage.ts';
-import type { DeadReason } from '../../src/metrics/catalog.ts';
+import type { DeadReason } from '../../src/redis/event-queue.ts';
 
 export type Parsed =
   | { readonly kind: 'event'; readonly row: EventRow; readonly summaries: readonly HostSummaryRow[]; readonly createdMs: number }

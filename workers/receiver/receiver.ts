@@ -5,7 +5,7 @@ import type { Handles } from '../../src/metrics/recorder.ts';
 import type { DeadLetter, EventQueue } from '../../src/redis/event-queue.ts';
 import type { EventRow, HostSummaryRow, Storage, StreamEnd } from '../../src/storage/storage.ts';
 import { parseEvent } from './parse.ts';
-import type { DeadReason } from '../../src/metrics/catalog.ts';
+import type { DeadReason } from '../../src/redis/event-queue.ts';
 
 /** How long an idle receiver blocks on the queue before looking at its stop signal again. */
 const IDLE_WAIT_MS = 500;
