@@ -7,6 +7,7 @@ export const ERROR_CODES = {
   OVERSEER_METRIC_NEGATIVE: 'a counter was given a negative increment',
   OVERSEER_METRIC_LABEL: 'a label value the catalog does not declare',
   OVERSEER_METRIC_REGION: 'a thread announced a metrics region that does not match the layout',
+  OVERSEER_STOPPED: 'the node was asked to stop before its start had finished; what had started is stopped',
   OVERSEER_REDIS_START: 'the private redis-server did not start',
   OVERSEER_MIGRATION: 'a database migration failed',
   OVERSEER_API_STORAGE: 'the database failed while answering an API request; the client got 500',

@@ -1,7 +1,6 @@
 // `npm start`: load the configuration, start the supervisor, stop cleanly on SIGTERM / SIGINT.
 import { loadConfig } from './config/load.ts';
 import { createLogger } from './logger.ts';
-import { Supervisor } from './supervisor.ts';
 import { OverseerError } from './errors.ts';
 
 const USAGE = `usage: npm start -- [--config FILE]
@@ -12,12 +11,22 @@ OVERSEER_NO_INSTALL=1 stops the node from installing a missing redis-server with
 /** Exit codes: 0 stopped cleanly, 1 failed or stopped without draining, 2 bad configuration or start problems. */
 const EXIT = { ok: 0, failed: 1, config: 2 } as const;
 
+type StopReason = { signal: NodeJS.Signals } | { fatal: string };
+
 function reportProblems(err: OverseerError): void {
   // One line per problem for the person at the terminal; the JSON log line carries them too.
   for (const p of err.problems) process.stderr.write(`overseer: ${p}\n`);
 }
 
 async function main(): Promise<number> {
+  // Signals are taken from the first line on: until the supervisor exists there is nothing to stop.
+  let signalled: StopReason | undefined;
+  let stop = (reason: StopReason): void => {
+    signalled ??= reason;
+  };
+  process.on('SIGTERM', () => stop({ signal: 'SIGTERM' }));
+  process.on('SIGINT', () => stop({ signal: 'SIGINT' }));
+
   const argv = process.argv.slice(2);
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(`${USAGE}\n`);
@@ -35,16 +44,21 @@ async function main(): Promise<number> {
   }
 
   const log = createLogger(config.log_level, { node: config.node_name });
+  // The supervisor (and with it fastify, piscina, the storage drivers) loads after the handlers are in place.
+  const { Supervisor } = await import('./supervisor.ts');
   let stopping = false;
   let stopped: (code: number) => void = () => {};
   const untilStopped = new Promise<number>((resolve) => (stopped = resolve));
-  // A signal stops the node cleanly; a fatal failure stops it with exit code 1; a second signal does not wait.
-  const stop = (reason: { signal: NodeJS.Signals } | { fatal: string }) => {
+  // A signal stops the node cleanly, whether it runs or is still starting; a fatal failure stops
+  // it with exit code 1. A repeated SIGTERM is ignored (process managers resend it); a second
+  // Ctrl-C (SIGINT) stops at once.
+  stop = (reason) => {
     if (stopping) {
-      if ('signal' in reason) {
-        log.warn(reason, 'second signal: stopping now without waiting');
+      if ('signal' in reason && reason.signal === 'SIGINT') {
+        log.warn(reason, 'second interrupt: stopping now without waiting');
         process.exit(EXIT.failed);
       }
+      if ('signal' in reason) log.info(reason, 'already stopping');
       return;
     }
     stopping = true;
@@ -56,15 +70,20 @@ async function main(): Promise<number> {
     );
   };
   const supervisor = new Supervisor({ config, log, onFatal: (why) => stop({ fatal: why }) });
-  process.on('SIGTERM', () => stop({ signal: 'SIGTERM' }));
-  process.on('SIGINT', () => stop({ signal: 'SIGINT' }));
   // A bug must not leave threads and the private Redis behind: log it and stop in order.
   process.on('uncaughtException', (err) => stop({ fatal: `uncaught exception: ${err.stack ?? err.message}` }));
   process.on('unhandledRejection', (err) => stop({ fatal: `unhandled rejection: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}` }));
+  if (signalled !== undefined) {
+    log.info(signalled, 'signal received before the start; nothing started');
+    return EXIT.ok;
+  }
 
   try {
     await supervisor.start();
   } catch (err) {
+    // Asked to stop while starting: close() is already stopping what had started.
+    if (stopping) return untilStopped;
+    stopping = true;
     if (err instanceof OverseerError && err.problems.length > 0) {
       log.fatal({ code: err.code, problems: err.problems }, 'cannot start; nothing started');
       reportProblems(err);

@@ -23,51 +23,11 @@ export function stopSignal(port: MessagePort): AbortSignal {
   return controller.signal;
 }
 
-/** What a callback receiver thread needs to know (piscina workerData of its pool). */
-export interface ReceiverSettings {
+/** What every service thread is told (each service's settings add their own). */
+export interface ThreadSettings {
   readonly nodeName: string;
   readonly logLevel: string;
   readonly redisUrl: string;
-  readonly databaseUrl: string;
-  readonly dataDir: string;
-  readonly queue: string;
-  readonly batchSize: number;
-  readonly bufferMs: number;
-  readonly maxEventBytes: number;
-  /** The process-wide SQLite write lock (see src/storage/write-lock.ts). */
-  readonly sqliteLock: SharedArrayBuffer;
-}
-
-/** What the websockets (relay) thread needs to know (piscina workerData of its pool). */
-export interface RelaySettings {
-  readonly nodeName: string;
-  readonly logLevel: string;
-  readonly redisUrl: string;
-  readonly mode: 'shared_redis' | 'relay';
-  readonly peers: readonly { readonly name: string; readonly url: string }[];
-  readonly secret: string;
-}
-
-/** What a dispatcher thread needs to know (piscina workerData of its pool). */
-export interface DispatcherSettings {
-  readonly nodeName: string;
-  readonly logLevel: string;
-  readonly redisUrl: string;
-  readonly databaseUrl: string;
-  readonly dataDir: string;
-  /** The process-wide SQLite write lock (see src/storage/write-lock.ts). */
-  readonly sqliteLock: SharedArrayBuffer;
-  /** Where jobs push their events (the callback receiver's queue). */
-  readonly callbackQueue: string;
-  /** This node's capacity in forks. */
-  readonly capacity: number;
-  /** Jobs this node runs at once at most (max_workers less one thread kept for the managers). */
-  readonly maxJobs: number;
-  readonly managerTimeoutMs: number;
-  readonly managerGraceMs: number;
-  /** The ansible-runner and git programs. */
-  readonly ansibleRunner: string;
-  readonly git: string;
 }
 
 /** One dispatcher task as handed to a thread: the queued task (parsed) and, for a job, a port on which the dispatcher may say CANCEL or STOP. */

@@ -1,6 +1,6 @@
 // Benchmark, two parts in one run.
 // 1. Dispatcher task throughput: no-op tasks through our durable queue (BLMOVE into a processing
-//    list, LREM when done) and the real Dispatcher, against the BullMQ-style baseline of plain
+//    list, LREM when done) and the real TaskRunner, against the BullMQ-style baseline of plain
 //    LPUSH/BRPOP (a task is gone from Redis once popped), both feeding the same piscina pool with
 //    the same number of tasks in flight.
 // 2. Manager cost: one task manager run (task_manager__schedule_seconds) over 1,000 and 10,000
@@ -11,7 +11,7 @@ import { Redis } from 'ioredis';
 import { ServiceMetrics } from '../../src/metrics/service-metrics.ts';
 import { ServicePool } from '../../src/service-pool.ts';
 import { WORKER_FILES } from '../../src/supervisor.ts';
-import { Dispatcher } from '../../src/dispatch/dispatcher.ts';
+import { TaskRunner } from '../../src/dispatch/task-runner.ts';
 import { TaskQueue, queueKeys } from '../../src/dispatch/task-queue.ts';
 import { MANAGERS } from '../../src/dispatch/task-names.ts';
 import { openStorage } from '../../src/storage/open.ts';
@@ -20,7 +20,7 @@ import { createLockBuffer } from '../../src/storage/write-lock.ts';
 import { ControlStore } from '../../src/control/store.ts';
 import { runTaskManager } from '../../src/control/task-manager.ts';
 import type { ManagerEnv } from '../../src/control/manager-env.ts';
-import type { DispatcherSettings } from '../../src/task-messages.ts';
+import type { DispatcherSettings } from '../../src/services/dispatcher.ts';
 import { startTestRedis } from '../helpers/redis-server.ts';
 import { startTestPostgres } from '../helpers/postgres.ts';
 import { tempDir } from '../helpers/node-process.ts';
@@ -65,7 +65,7 @@ async function fill(key: string, push: 'rpush' | 'lpush'): Promise<void> {
   }
 }
 
-/** Ours: the real Dispatcher drains a queue of TASKS no-op tasks; tasks per second. */
+/** Ours: the real TaskRunner drains a queue of TASKS no-op tasks; tasks per second. */
 async function ours(threads: number): Promise<number> {
   const dataDir = tempDir('overseer-bench-');
   const storage = openStorage('', dataDir);
@@ -78,7 +78,7 @@ async function ours(threads: number): Promise<number> {
   for (const m of MANAGERS) await client.set(keys.once(m), '1', 'PX', 600_000);
   await fill(keys.queue, 'rpush');
   const metrics = new ServiceMetrics('dispatcher').localRecorder('bench').metrics;
-  const dispatcher = new Dispatcher({
+  const dispatcher = new TaskRunner({
     node: 'bench', redisUrl: redis.url, dataDir, pool: p, store: new ControlStore(storage.sql), metrics, log,
     capacity: 1, scheduleMs: 3_600_000, gatherMs: 3_600_000, managerTimeoutMs: 300_000, managerGraceMs: 60_000,
   });

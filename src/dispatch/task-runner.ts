@@ -16,7 +16,7 @@ import { TaskQueue, parseTask, type Task } from './task-queue.ts';
 import { stopLeftovers } from '../system/leftovers.ts';
 import type { Logger } from '../logger.ts';
 
-export interface DispatcherOptions {
+export interface TaskRunnerOptions {
   readonly node: string;
   readonly redisUrl: string;
   /** Jobs run in <dataDir>/jobs/<id>. */
@@ -47,8 +47,8 @@ const isJob = (task: Task) => task.name === 'run_job' || task.name === 'run_proj
 const TAKE_WAIT_MS = 1000;
 const RETRY_MS = 1000;
 
-export class Dispatcher {
-  readonly #o: DispatcherOptions;
+export class TaskRunner {
+  readonly #o: TaskRunnerOptions;
   readonly #m: Handles<'dispatcher'>;
   readonly #log: Logger;
   readonly #slots: number;
@@ -72,7 +72,7 @@ export class Dispatcher {
   #busySince = performance.now();
   #gatheredAt = performance.now();
 
-  constructor(options: DispatcherOptions) {
+  constructor(options: TaskRunnerOptions) {
     this.#o = options;
     this.#m = options.metrics;
     this.#log = options.log.child({ service: 'dispatcher' });

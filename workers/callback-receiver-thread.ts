@@ -2,7 +2,8 @@
 import { threadId, workerData } from 'node:worker_threads';
 import { threadMetrics } from './thread-metrics.ts';
 import { Receiver } from './receiver/receiver.ts';
-import { stopSignal, type LoopTask, type ReceiverSettings } from '../src/task-messages.ts';
+import { stopSignal, type LoopTask } from '../src/task-messages.ts';
+import type { ReceiverSettings } from '../src/services/callback-receiver.ts';
 import { createRedis } from '../src/redis/connect.ts';
 import { EventQueue } from '../src/redis/event-queue.ts';
 import { openStorage } from '../src/storage/open.ts';

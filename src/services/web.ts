@@ -1,0 +1,68 @@
+// The web service, in the supervisor's main thread: one port for the HTTP API, the node's own
+// metrics and the relay endpoint, and this node's part in the cluster (its snapshots out,
+// everyone's in). Its port answers from the first moment; the API once the node is up.
+import type { ServiceMetrics } from '../metrics/service-metrics.ts';
+import { ServiceExposition, processMetricSources } from '../metrics/exposition.ts';
+import { ClusterNode } from '../cluster/cluster-node.ts';
+import { ControlStore } from '../control/store.ts';
+import { nodeCapacity } from '../control/capacity.ts';
+import { TaskQueue } from '../dispatch/task-queue.ts';
+import { WebServer } from '../web/web-server.ts';
+import type { Listener, Service } from './service.ts';
+
+/** The web port's listener: the fastify server behind it. */
+interface WebListener extends Listener {
+  readonly web: WebServer;
+}
+
+export const web: Service<WebListener> = {
+  name: 'web',
+  extraSources: processMetricSources,
+  listener({ config, log, sources, version }) {
+    const w = config.services.web;
+    const s = new WebServer({
+      log,
+      exposition: new ServiceExposition(sources),
+      nodeName: config.node_name,
+      version,
+      bind: w.bind,
+      hostnames: w.hostnames,
+      tokens: w.tokens,
+      allowAnonymousMetrics: w.allow_anonymous_metrics,
+    });
+    return { web: s, server: s.server, listen: (_bind, port) => s.listen(port), close: () => s.close() };
+  },
+  async start(node, { web: webServer }) {
+    const { config: c, redis, log } = node;
+    const cluster = new ClusterNode({
+      config: c,
+      version: node.version,
+      redis,
+      sources: node.sources,
+      web: node.metrics.web as ServiceMetrics<'web'>,
+      own: node.own,
+      webServer: webServer.server,
+      log,
+    });
+    const tasks = new TaskQueue(redis, c.node_name);
+    webServer.ready({
+      control: {
+        store: new ControlStore(node.storage.sql),
+        submit: (name, args, options) => tasks.submit(name, args, options),
+        publish: (channel, message) => redis.publish(channel, message),
+        capacity: nodeCapacity(c.services.dispatcher.capacity),
+      },
+      storage: node.storage,
+      redisOk: async () => (await redis.ping().catch(() => '')) === 'PONG',
+      cluster: () => cluster.view(),
+      instances: () => cluster.instances(),
+    });
+    node.defer('cluster', () => cluster.close());
+    // Deferred last, so the first thing a stop does: probes see the node going away at once.
+    node.defer('api', () => webServer.stopping());
+    if (c.services.web.tokens.length === 0) {
+      log.warn({ bind: c.services.web.bind }, 'no API tokens configured: the API is open to anyone who can reach this loopback address');
+    }
+    cluster.start();
+  },
+};
