@@ -21,6 +21,11 @@ export interface NodeUnderTest {
   stderr(): string;
   /** Waits for a log line with this msg; fails early if the process exits. */
   waitForLog(msg: string, timeoutMs?: number): Promise<LogLine>;
+  /**
+   * Calls fn with every later log line with this msg, in the stdout data handler, as soon as the
+   * line is read: the moment to send a signal at a precise step. fn must not throw.
+   */
+  onLog(msg: string, fn: (line: LogLine) => void): void;
   /** Resolves with the exit code once the process has ended. */
   readonly exited: Promise<number | null>;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
@@ -57,6 +62,7 @@ export function startNode(args: string[], env: Record<string, string | undefined
     ...(cwd ? { cwd } : {}),
   });
   const logs: LogLine[] = [];
+  const listeners: { msg: string; fn: (line: LogLine) => void }[] = [];
   let errText = '';
   let pending = '';
   child.stdout?.on('data', (chunk: Buffer) => {
@@ -65,11 +71,14 @@ export function startNode(args: string[], env: Record<string, string | undefined
     pending = lines.pop() ?? '';
     for (const line of lines) {
       if (line.trim() === '') continue;
+      let parsed: LogLine;
       try {
-        logs.push(JSON.parse(line) as LogLine);
+        parsed = JSON.parse(line) as LogLine;
       } catch {
-        logs.push({ msg: `(not JSON) ${line}`, level: 0 });
+        parsed = { msg: `(not JSON) ${line}`, level: 0 };
       }
+      logs.push(parsed);
+      for (const l of listeners) if (l.msg === parsed.msg) l.fn(parsed);
     }
   });
   child.stderr?.on('data', (chunk: Buffer) => (errText += chunk.toString()));
@@ -80,6 +89,9 @@ export function startNode(args: string[], env: Record<string, string | undefined
     logs,
     stderr: () => errText,
     exited,
+    onLog: (msg, fn) => {
+      listeners.push({ msg, fn });
+    },
     waitForLog: (msg, timeoutMs = 30_000) =>
       waitFor(`log "${msg}"`, () => {
         const found = logs.find((l) => l.msg === msg);
