@@ -69,6 +69,7 @@ export class TaskQueue {
    * marker of a task taken is cleared: from then on, another request for it queues another run.
    */
   async take(max: number, timeoutMs: number): Promise<string[]> {
+    if (max < 1) return [];
     const taken = await this.#list.take(max);
     if (taken.length > 0) return taken;
     const raw = await this.#list.waitForOne(timeoutMs);
