@@ -7,6 +7,7 @@
 import { isFinished, type Job, type JobStatus, type WorkflowNode } from './model.ts';
 import { launchJob } from './launch.ts';
 import { secondsSince, type ManagerEnv } from './manager-env.ts';
+import { parentsOf, type EdgeKind } from './workflow-graph.ts';
 
 export interface WorkflowManagerRun {
   readonly getTasksSeconds: number;
@@ -16,21 +17,8 @@ export interface WorkflowManagerRun {
   readonly timedOut: boolean;
 }
 
-type Edge = 'success' | 'failure' | 'always';
-
 /** Which edges a finished job takes. */
-const takes = (status: JobStatus, edge: Edge) => edge === 'always' || (status === 'successful' ? edge === 'success' : edge === 'failure');
-
-/** Each node's parents, with the kind of edge from each. */
-function parentsOf(nodes: readonly WorkflowNode[]): Map<string, { parent: string; edge: Edge }[]> {
-  const parents = new Map<string, { parent: string; edge: Edge }[]>(nodes.map((n) => [n.identifier, []]));
-  for (const n of nodes) {
-    for (const edge of ['success', 'failure', 'always'] as const) {
-      for (const child of n[`${edge}_nodes`]) parents.get(child)?.push({ parent: n.identifier, edge });
-    }
-  }
-  return parents;
-}
+const takes = (status: JobStatus, edge: EdgeKind) => edge === 'always' || (status === 'successful' ? edge === 'success' : edge === 'failure');
 
 /** The next state of a workflow's nodes: nodes decided against, and nodes to spawn now. */
 export function decide(nodes: readonly WorkflowNode[], statusOf: (job: number) => JobStatus | undefined) {
