@@ -1,6 +1,9 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { ServiceExposition } from '../metrics/exposition.ts';
 import type { Logger } from '../logger.ts';
+
+/** Longer than Prometheus' idle connection reuse. */
+export const KEEP_ALIVE_MS = 65_000;
 
 /** Why a listener could not bind, phrased as a config problem naming the key. */
 export function bindProblem(service: string, bind: string, port: number, err: NodeJS.ErrnoException): string {
@@ -19,16 +22,19 @@ export function bindProblem(service: string, bind: string, port: number, err: No
   }
 }
 
-/**
- * The HTTP listener of one service: GET /metrics, Prometheus text or OpenMetrics by Accept. An
- * `api` handler sees each request first; what it declines (resolves false) goes to /metrics.
- */
-export function createMetricsServer(
-  exposition: ServiceExposition,
-  log: Logger,
-  api?: (req: IncomingMessage, res: ServerResponse) => Promise<boolean>,
-): Server {
-  const serveMetrics = (req: IncomingMessage, res: ServerResponse) => {
+/** What GET /metrics answers: every family, Prometheus text or OpenMetrics by Accept; 500 when collecting fails. */
+export async function renderMetrics(exposition: ServiceExposition, accept: string | undefined, log: Logger): Promise<{ status: 200 | 500; contentType: string; body: string }> {
+  try {
+    return { status: 200 as const, ...(await exposition.render(accept)) };
+  } catch (err) {
+    log.error({ err }, 'metrics collection failed');
+    return { status: 500 as const, contentType: 'text/plain', body: 'metrics collection failed\n' };
+  }
+}
+
+/** The HTTP listener of a service without an API: GET /metrics only. */
+export function createMetricsServer(exposition: ServiceExposition, log: Logger): Server {
+  const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path !== '/metrics') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: metrics are at /metrics\n');
@@ -38,35 +44,12 @@ export function createMetricsServer(
       res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('method not allowed\n');
       return;
     }
-    exposition.render(req.headers.accept).then(
-      ({ contentType, body }) => {
-        res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(body) });
-        res.end(req.method === 'HEAD' ? undefined : body);
-      },
-      (err: unknown) => {
-        log.error({ err }, 'metrics collection failed');
-        res.writeHead(500, { 'content-type': 'text/plain' }).end('metrics collection failed\n');
-      },
-    );
-  };
-  const server = createServer((req, res) => {
-    if (api === undefined) {
-      serveMetrics(req, res);
-      return;
-    }
-    api(req, res).then(
-      (handled) => {
-        if (!handled) serveMetrics(req, res);
-      },
-      (err: unknown) => {
-        log.error({ err, method: req.method, url: req.url }, 'api request failed');
-        // The handler normally answers before it rejects; if it did not, the client must not hang.
-        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' }).end('internal error\n');
-        else if (!res.writableEnded) res.destroy();
-      },
-    );
+    void renderMetrics(exposition, req.headers.accept, log).then(({ status, contentType, body }) => {
+      res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(body) });
+      res.end(req.method === 'HEAD' ? undefined : body);
+    });
   });
-  server.keepAliveTimeout = 65_000; // longer than Prometheus' idle connection reuse
+  server.keepAliveTimeout = KEEP_ALIVE_MS;
   return server;
 }
 

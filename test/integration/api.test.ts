@@ -2,15 +2,13 @@
 // of a real ansible-runner run: what an AWX client sees.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { SqliteStorage } from '../../src/storage/sqlite.ts';
 import type { Storage } from '../../src/storage/storage.ts';
 import { ServiceExposition } from '../../src/metrics/exposition.ts';
-import { closeServer, createMetricsServer, listen } from '../../src/web/metrics-server.ts';
-import { createApi } from '../../src/web/api.ts';
+import { WebServer } from '../../src/web/web-server.ts';
 import { ControlStore } from '../../src/control/store.ts';
 import { tempDir } from '../helpers/node-process.ts';
 import { fixtureEvents, fixtureRows } from '../helpers/events.ts';
@@ -33,17 +31,18 @@ interface LogLine {
   [key: string]: unknown;
 }
 
-const servers: Server[] = [];
+const servers: WebServer[] = [];
 
-/** Serves the api over `storage` on a free loopback port; returns its base URL and what it logged. */
+/** Serves the web port over `storage` on a free loopback port; returns its base URL and what it logged. */
 async function serve(storage: Storage, redisOk: () => Promise<boolean> = async () => true) {
   const logs: LogLine[] = [];
   const log = pino({ level: 'info' }, { write: (line: string) => logs.push(JSON.parse(line) as LogLine) });
+  const web = new WebServer({ log, exposition, nodeName: 'node-a', version: '0.1.0', bind: '127.0.0.1', hostnames: [], tokens: [], allowAnonymousMetrics: false });
+  servers.push(web);
+  await web.listen(0);
   const control = { store: new ControlStore(storage.sql), submit: async () => true, publish: async () => 0, capacity: 1 };
-  const api = createApi({ control, storage, nodeName: 'node-a', version: '0.1.0', redisOk, cluster: async () => ({ snapshots: [], rejected: [], signature: '' }), instances: async () => [], tokens: [], allowAnonymousMetrics: false });
-  const server = await listen(createMetricsServer(exposition, log, api), '127.0.0.1', 0);
-  servers.push(server);
-  return { base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, logs };
+  web.ready({ control, storage, redisOk, cluster: async () => ({ snapshots: [], rejected: [], signature: '' }), instances: async () => [] });
+  return { base: `http://127.0.0.1:${(web.server.address() as AddressInfo).port}`, logs };
 }
 
 let base = '';
@@ -72,7 +71,7 @@ before(async () => {
 });
 
 after(async () => {
-  await Promise.all(servers.map(closeServer));
+  await Promise.all(servers.map((web) => web.close()));
   await storage.close();
 });
 
@@ -254,7 +253,7 @@ test('the same port still serves /metrics, and its 404 for paths outside /api/v2
 });
 
 test('only GET and HEAD; an unknown /api/v2 path is not found', async () => {
-  const post = await get('/api/v2/ping/', { method: 'POST', body: '{}' });
+  const post = await get('/api/v2/ping/', { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
   assert.equal(post.status, 405);
   assert.equal(post.headers.get('allow'), 'GET, HEAD');
   assert.deepEqual(post.json, { detail: 'Method "POST" not allowed.' });
@@ -265,11 +264,14 @@ test('only GET and HEAD; an unknown /api/v2 path is not found', async () => {
   assert.equal(head.raw, '');
   assert.ok(Number(head.headers.get('content-length')) > 0);
 
-  for (const path of ['/api/v2/', '/api/v2/nope/', '/api/v2/jobs/7/', `/api/v2/jobs/${JOB}/job_events/1/`]) {
+  for (const path of ['/api/v2/nope/', '/api/v2/jobs/7/', `/api/v2/jobs/${JOB}/job_events/1/`]) {
     const res = await get(path);
     assert.equal(res.status, 404, path);
     assert.deepEqual(res.json, { detail: 'Not found.' });
   }
+  const index = await get('/api/v2/');
+  assert.equal(index.status, 200, 'AWX\'s index of the API');
+  assert.equal(index.json?.job_templates, '/api/v2/job_templates/');
 });
 
 test('stdout: the output of every event (over 200: read page by page) in counter order; txt strips ANSI codes, ansi and json keep them', async () => {
