@@ -1,6 +1,6 @@
 // Reads an inventory's text enough to check it and count its hosts (a job's capacity impact
 // depends on how many hosts it runs against, as in AWX).
-import { parse as parseYaml } from 'yaml';
+import { readYaml } from './yaml-text.ts';
 
 const isMapping = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -50,12 +50,9 @@ function yamlHosts(doc: unknown): number {
 /** The inventory's host count, or what is wrong with its text. */
 export function countHosts(format: 'ini' | 'yaml', content: string): { hosts: number } | { error: string } {
   if (format === 'ini') return { hosts: iniHosts(content) };
-  let doc: unknown;
-  try {
-    doc = parseYaml(content);
-  } catch (err) {
-    return { error: `not valid YAML: ${(err as Error).message.split('\n')[0]}` };
-  }
+  const read = readYaml(content);
+  if ('error' in read) return { error: `not valid YAML: ${read.error}` };
+  const doc = read.value;
   if (doc !== null && !isMapping(doc)) return { error: 'a YAML inventory is a mapping of groups (all: {hosts: ...})' };
   return { hosts: yamlHosts(doc) };
 }

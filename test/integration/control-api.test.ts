@@ -343,7 +343,7 @@ test('workflow templates: nodes are checked (identifiers, templates, edges, cycl
     /"ghost" is not the identifier of a node/,
     /cannot follow itself/,
     /nodes\[1\]\.identifier: "a" is the identifier of an earlier node/,
-    /nodes\[2\]\.identifier: expected a non-empty string/,
+    /nodes\[2\]\.identifier: this field may not be blank/,
     /nodes\[2\]\.colour: unknown field/,
     /nodes\[3\]\.always_nodes: expected a list/,
     /node "d": job_template: Invalid pk "999999"/,

@@ -2,13 +2,13 @@
 import { statSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { parse as parseYaml } from 'yaml';
 import type { Project } from '../../control/model.ts';
 import { launchJob } from '../../control/launch.ts';
+import { readYaml } from '../../control/yaml-text.ts';
 import type { RouteOptions } from '../api-context.ts';
 import { Form, checkName, checkRef, created } from '../forms.ts';
 import { notAMapping } from '../field-errors.ts';
-import { TOO_DEEP, valueProblems } from '../request-body.ts';
+import { valueProblems } from '../request-body.ts';
 import { MAX_NAME, NO_QUERY, count, flag, mapping, nonBlank, object, pk, text } from '../schemas.ts';
 import { JOB_TEMPLATE } from '../response-schemas.ts';
 import { showJobTemplate } from '../serializers.ts';
@@ -51,13 +51,12 @@ const isFile = (path: string) => {
 function extraVars(form: Form<JobTemplateBody>): string | undefined {
   let vars: unknown = form.value('extra_vars');
   if (typeof vars === 'string') {
-    try {
-      vars = (parseYaml(vars) as unknown) ?? {};
-    } catch (err) {
-      // The YAML parser recurses: text nested deep enough overflows the stack before the depth check below could see it.
-      form.add('extra_vars', err instanceof RangeError ? TOO_DEEP : `Not valid JSON or YAML: ${(err as Error).message.split('\n')[0]}`);
+    const read = readYaml(vars);
+    if ('error' in read) {
+      form.add('extra_vars', `Not valid JSON or YAML: ${read.error}`);
       return undefined;
     }
+    vars = read.value ?? {};
     if (typeof vars !== 'object' || vars === null || Array.isArray(vars)) form.add('extra_vars', notAMapping(vars));
     for (const problem of valueProblems(vars)) form.add('extra_vars', problem);
   }
