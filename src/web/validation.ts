@@ -36,8 +36,18 @@ function fromText(schema: JsonSchema, validate: ValidateFunction): ValidateFunct
   return typed;
 }
 
+/** A POST without a body (curl -X POST) is an empty object to its schema, not null. */
+function orEmpty(validate: ValidateFunction): ValidateFunction {
+  const checked = ((data: unknown) => {
+    const ok = validate(data ?? {});
+    checked.errors = validate.errors ?? null;
+    return ok;
+  }) as ValidateFunction;
+  return checked;
+}
+
 /** The validator compiler of the web port's routes. */
 export const compileValidator: FastifySchemaCompiler<JsonSchema> = ({ schema, httpPart }) => {
   const validate = ajv.compile(schema);
-  return httpPart === 'body' ? validate : fromText(schema, validate);
+  return httpPart === 'body' ? orEmpty(validate) : fromText(schema, validate);
 };
