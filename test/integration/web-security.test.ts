@@ -166,7 +166,7 @@ describe('on SQLite', () => {
 
   for (const tokens of [[], [TOKEN]]) {
     const token = tokens[0];
-    test(`a cross-site page creates nothing: its fetch and form posts are refused (${tokens.length === 0 ? "no tokens" : "tokens configured"})`, async () => {
+    test(`a cross-site page creates nothing: its fetch and form posts are refused (${tokens.length === 0 ? 'no tokens' : 'tokens configured'})`, async () => {
       const { port, logs } = await serve(storage, { tokens });
       const before = await countOf(port, '/api/v2/projects/', token);
       const attempts: [string, Record<string, string>, string][] = [

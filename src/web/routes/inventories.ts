@@ -4,11 +4,11 @@ import type { FastifyInstance } from 'fastify';
 import type { NewInventory } from '../../control/store.ts';
 import { countHosts } from '../../control/inventory.ts';
 import type { RouteOptions } from '../api-context.ts';
-import { Form, checkName, created } from '../forms.ts';
-import { MAX_INT, MAX_NAME, NO_QUERY, choice, nonBlank, object, text } from '../schemas.ts';
+import type { Form } from '../forms.ts';
+import { MAX_INT, MAX_NAME, choice, nonBlank, object, text } from '../schemas.ts';
 import { INVENTORY } from '../response-schemas.ts';
 import { showInventory } from '../serializers.ts';
-import { listAndDetail } from './resource.ts';
+import { resourceRoutes } from './resource.ts';
 
 const BODY = object({ name: nonBlank(MAX_NAME), description: text(''), format: choice(['ini', 'yaml'], 'ini'), content: text() }, ['name', 'content']);
 
@@ -29,25 +29,15 @@ function hostCount(form: Form<InventoryBody>): number | undefined {
 }
 
 export async function inventoryRoutes(app: FastifyInstance, { ctx }: RouteOptions): Promise<void> {
-  listAndDetail(app, ctx, {
+  resourceRoutes(app, ctx, {
     path: 'inventories',
-    plural: 'inventories',
+    noun: 'inventory',
     item: INVENTORY,
+    body: BODY,
     list: (store, page) => store.listInventories(page),
     load: (store, id) => store.inventory(id),
     show: showInventory,
+    check: hostCount,
+    insert: (store, i: InventoryBody, host_count) => store.createInventory({ ...i, host_count: host_count as number }),
   });
-
-  app.post(
-    '/api/v2/inventories/',
-    { schema: { summary: 'Create an inventory', querystring: NO_QUERY, body: BODY, response: { 201: INVENTORY } }, attachValidation: true },
-    async (request, reply) => {
-      const form = new Form<InventoryBody>(request);
-      const { store } = ctx.deps().control;
-      await checkName(form.errors, store, 'inventories', form.value('name'));
-      const host_count = hostCount(form);
-      const i = { ...form.valid(), host_count: host_count as number };
-      return created(reply, store, 'inventories', i.name, () => store.createInventory(i), showInventory);
-    },
-  );
 }

@@ -3,16 +3,17 @@ import { statSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Project } from '../../control/model.ts';
+import type { ControlStore } from '../../control/store.ts';
 import { launchJob } from '../../control/launch.ts';
 import { readYaml } from '../../control/yaml-text.ts';
 import type { RouteOptions } from '../api-context.ts';
-import { Form, checkName, checkRef, created } from '../forms.ts';
+import { checkRef, type Form } from '../forms.ts';
 import { notAMapping } from '../field-errors.ts';
 import { valueProblems } from '../request-body.ts';
-import { MAX_NAME, NO_QUERY, count, flag, mapping, nonBlank, object, pk, text } from '../schemas.ts';
+import { MAX_NAME, count, flag, mapping, nonBlank, object, pk, text } from '../schemas.ts';
 import { JOB_TEMPLATE } from '../response-schemas.ts';
 import { showJobTemplate } from '../serializers.ts';
-import { launchRoute, listAndDetail } from './resource.ts';
+import { launchRoute, resourceRoutes } from './resource.ts';
 
 const BODY = object(
   {
@@ -74,32 +75,27 @@ function checkPlaybook(form: Form<JobTemplateBody>, project: Project | undefined
   }
 }
 
+/** The checks of a template's references, playbook and extra_vars; resolves extra_vars as JSON text. */
+async function checkTemplate(form: Form<JobTemplateBody>, store: ControlStore): Promise<string | undefined> {
+  const project = await checkRef(form.errors, 'project', form.value('project'), (id) => store.project(id));
+  await checkRef(form.errors, 'inventory', form.value('inventory'), (id) => store.inventory(id));
+  checkPlaybook(form, project);
+  return extraVars(form);
+}
+
 export async function jobTemplateRoutes(app: FastifyInstance, { ctx }: RouteOptions): Promise<void> {
-  listAndDetail(app, ctx, {
+  resourceRoutes(app, ctx, {
     path: 'job_templates',
-    plural: 'job templates',
+    noun: 'job template',
     item: JOB_TEMPLATE,
+    body: BODY,
     list: (store, page) => store.listJobTemplates(page),
     load: (store, id) => store.jobTemplate(id),
     show: showJobTemplate,
+    check: checkTemplate,
+    insert: (store, { project, inventory, ...t }: JobTemplateBody, extra_vars) =>
+      store.createJobTemplate({ ...t, project_id: project, inventory_id: inventory, extra_vars: extra_vars as string }),
   });
-
-  app.post(
-    '/api/v2/job_templates/',
-    { schema: { summary: 'Create a job template', querystring: NO_QUERY, body: BODY, response: { 201: JOB_TEMPLATE } }, attachValidation: true },
-    async (request, reply) => {
-      const form = new Form<JobTemplateBody>(request);
-      const { store } = ctx.deps().control;
-      await checkName(form.errors, store, 'job_templates', form.value('name'));
-      const project = await checkRef(form.errors, 'project', form.value('project'), (id) => store.project(id));
-      await checkRef(form.errors, 'inventory', form.value('inventory'), (id) => store.inventory(id));
-      checkPlaybook(form, project);
-      const extra_vars = extraVars(form);
-      const { project: project_id, inventory: inventory_id, ...t } = form.valid();
-      const row = { ...t, project_id, inventory_id, extra_vars: extra_vars as string };
-      return created(reply, store, 'job_templates', row.name, () => store.createJobTemplate(row), showJobTemplate);
-    },
-  );
 
   launchRoute(app, ctx, {
     path: 'job_templates',

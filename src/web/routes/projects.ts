@@ -5,12 +5,12 @@ import { isAbsolute } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { NewProject } from '../../control/store.ts';
 import type { RouteOptions } from '../api-context.ts';
-import { Form, checkName, created } from '../forms.ts';
+import type { Form } from '../forms.ts';
 import { PAGE_QUERY, pageOf, pageSchema } from '../paging.ts';
-import { ID_PARAMS, MAX_NAME, NO_QUERY, choice, count, flag, nonBlank, object, text } from '../schemas.ts';
+import { ID_PARAMS, MAX_NAME, choice, count, flag, nonBlank, object, text } from '../schemas.ts';
 import { JOB, PROJECT } from '../response-schemas.ts';
 import { showJob, showProject } from '../serializers.ts';
-import { found, idOf, listAndDetail, shown } from './resource.ts';
+import { found, idOf, resourceRoutes, shown } from './resource.ts';
 
 const BODY = object(
   {
@@ -51,27 +51,17 @@ function checkSource(form: Form<NewProject>): void {
 }
 
 export async function projectRoutes(app: FastifyInstance, { ctx }: RouteOptions): Promise<void> {
-  listAndDetail(app, ctx, {
+  resourceRoutes(app, ctx, {
     path: 'projects',
-    plural: 'projects',
+    noun: 'project',
     item: PROJECT,
+    body: BODY,
     list: (store, page) => store.listProjects(page),
     load: (store, id) => store.project(id),
     show: showProject,
+    check: checkSource,
+    insert: (store, p: NewProject) => store.createProject(p),
   });
-
-  app.post(
-    '/api/v2/projects/',
-    { schema: { summary: 'Create a project', querystring: NO_QUERY, body: BODY, response: { 201: PROJECT } }, attachValidation: true },
-    async (request, reply) => {
-      const form = new Form<NewProject>(request);
-      const { store } = ctx.deps().control;
-      await checkName(form.errors, store, 'projects', form.value('name'));
-      checkSource(form);
-      const p = form.valid();
-      return created(reply, store, 'projects', p.name, () => store.createProject(p), showProject);
-    },
-  );
 
   app.get(
     '/api/v2/projects/:id/project_updates/',

@@ -7,7 +7,7 @@ import type { ControlStore, Listed } from '../../control/store.ts';
 import type { Page } from '../../storage/storage.ts';
 import type { ApiContext, ControlDeps } from '../api-context.ts';
 import { NOT_FOUND, Refusal } from '../answers.ts';
-import { Form } from '../forms.ts';
+import { Form, checkName, created, type NamedTable } from '../forms.ts';
 import { PAGE_QUERY, pageOf, pageSchema } from '../paging.ts';
 import { EMPTY_BODY, ID_PARAMS, NO_QUERY, type JsonSchema } from '../schemas.ts';
 import { launched } from '../response-schemas.ts';
@@ -29,27 +29,45 @@ export async function shown<T>(listed: Promise<Listed<T>>, view: (t: T) => unkno
   return { count, results: await Promise.all(results.map(view)) };
 }
 
-/** A kind of object's list and detail routes: /api/v2/<path>/ and /api/v2/<path>/:id/. */
-export interface Resource<T> {
-  readonly path: string;
-  /** Its name in summaries, plural. */
-  readonly plural: string;
+/** A kind of object: its list, detail and create routes at /api/v2/<path>/ and /api/v2/<path>/:id/. */
+export interface Resource<T, B extends { readonly name: string }, X> {
+  readonly path: NamedTable;
+  /** Its name in summaries: "project", "job template". */
+  readonly noun: string;
+  /** What it is shown as. */
   readonly item: JsonSchema;
+  /** What a create takes. */
+  readonly body: JsonSchema;
   list(store: ControlStore, page: Page): Promise<Listed<T>>;
   load(store: ControlStore, id: number): Promise<T | undefined>;
   show(t: T): unknown;
+  /** The checks only code can make (the name is checked for every kind); what it resolves is handed to insert. */
+  check(form: Form<B>, store: ControlStore): X | Promise<X>;
+  insert(store: ControlStore, body: B, checked: X): Promise<T>;
 }
 
-export function listAndDetail<T>(app: FastifyInstance, ctx: ApiContext, r: Resource<T>): void {
-  app.get(
-    `/api/v2/${r.path}/`,
-    { schema: { summary: `List ${r.plural}`, querystring: PAGE_QUERY, response: { 200: pageSchema(r.item) } } },
-    (request) => pageOf(request, (page) => shown(r.list(ctx.deps().control.store, page), r.show)),
+export function resourceRoutes<T, B extends { readonly name: string }, X>(app: FastifyInstance, ctx: ApiContext, r: Resource<T, B, X>): void {
+  const base = `/api/v2/${r.path}/`;
+  const article = /^[aeiou]/.test(r.noun) ? 'an' : 'a';
+  app.get(base, { schema: { summary: `List ${r.noun}s`, querystring: PAGE_QUERY, response: { 200: pageSchema(r.item) } } }, (request) =>
+    pageOf(request, (page) => shown(r.list(ctx.deps().control.store, page), r.show)),
   );
   app.get(
-    `/api/v2/${r.path}/:id/`,
-    { schema: { summary: `One of the ${r.plural}`, params: ID_PARAMS, querystring: NO_QUERY, response: { 200: r.item } } },
+    `${base}:id/`,
+    { schema: { summary: `One ${r.noun}`, params: ID_PARAMS, querystring: NO_QUERY, response: { 200: r.item } } },
     async (request) => r.show(await found(r.load(ctx.deps().control.store, idOf(request)))),
+  );
+  app.post(
+    base,
+    { schema: { summary: `Create ${article} ${r.noun}`, querystring: NO_QUERY, body: r.body, response: { 201: r.item } }, attachValidation: true },
+    async (request, reply) => {
+      const form = new Form<B>(request);
+      const { store } = ctx.deps().control;
+      await checkName(form.errors, store, r.path, form.value('name'));
+      const checked = await r.check(form, store);
+      const body = form.valid();
+      return created(reply, store, r.path, body.name, () => r.insert(store, body, checked), r.show);
+    },
   );
 }
 

@@ -6,11 +6,11 @@ import type { ControlStore, NewWorkflowJobTemplate } from '../../control/store.t
 import { launchWorkflow } from '../../control/launch.ts';
 import { EDGE_FIELDS, findCycle } from '../../control/workflow-graph.ts';
 import type { RouteOptions } from '../api-context.ts';
-import { Form, checkName, created, invalidPk, lookUp } from '../forms.ts';
-import { MAX_NAME, NO_QUERY, flag, list, nonBlank, object, pk, text } from '../schemas.ts';
+import { invalidPk, lookUp, type Form } from '../forms.ts';
+import { MAX_NAME, flag, list, nonBlank, object, pk, text } from '../schemas.ts';
 import { WORKFLOW_JOB_TEMPLATE } from '../response-schemas.ts';
 import { showWorkflowTemplate } from '../serializers.ts';
-import { launchRoute, listAndDetail } from './resource.ts';
+import { launchRoute, resourceRoutes } from './resource.ts';
 
 const edges = list(text(), { default: [], description: 'identifiers of the nodes that follow' });
 const NODE = object(
@@ -29,10 +29,9 @@ const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((s)
  * identifier given; a repeated identifier is reported here.
  */
 function wellFormed(form: Form<NewWorkflowJobTemplate>): { nodes: WorkflowNodeSpec[]; identifiers: Set<string> } {
-  const items = form.raw('nodes');
   const nodes: WorkflowNodeSpec[] = [];
   const identifiers = new Set<string>();
-  (Array.isArray(items) ? items : []).forEach((item, i) => {
+  (form.raw('nodes') as unknown[]).forEach((item, i) => {
     if (!isObject(item)) return;
     const { identifier, job_template } = item;
     if (typeof identifier !== 'string' || identifier.trim() === '') return;
@@ -47,6 +46,7 @@ function wellFormed(form: Form<NewWorkflowJobTemplate>): { nodes: WorkflowNodeSp
 
 /** Every node's template exists, every edge leads to another node of the workflow, and the graph has no cycle. */
 async function checkGraph(form: Form<NewWorkflowJobTemplate>, store: ControlStore): Promise<void> {
+  if (!Array.isArray(form.raw('nodes'))) return;
   const { nodes, identifiers } = wellFormed(form);
   const bad = (message: string) => form.add('nodes', message);
   const templates = [...new Set(nodes.map((n) => n.job_template))];
@@ -67,27 +67,17 @@ async function checkGraph(form: Form<NewWorkflowJobTemplate>, store: ControlStor
 }
 
 export async function workflowJobTemplateRoutes(app: FastifyInstance, { ctx }: RouteOptions): Promise<void> {
-  listAndDetail(app, ctx, {
+  resourceRoutes(app, ctx, {
     path: 'workflow_job_templates',
-    plural: 'workflow job templates',
+    noun: 'workflow job template',
     item: WORKFLOW_JOB_TEMPLATE,
+    body: BODY,
     list: (store, page) => store.listWorkflowTemplates(page),
     load: (store, id) => store.workflowTemplate(id),
     show: showWorkflowTemplate,
+    check: checkGraph,
+    insert: (store, t: NewWorkflowJobTemplate) => store.createWorkflowTemplate(t),
   });
-
-  app.post(
-    '/api/v2/workflow_job_templates/',
-    { schema: { summary: 'Create a workflow job template', querystring: NO_QUERY, body: BODY, response: { 201: WORKFLOW_JOB_TEMPLATE } }, attachValidation: true },
-    async (request, reply) => {
-      const form = new Form<NewWorkflowJobTemplate>(request);
-      const { store } = ctx.deps().control;
-      await checkName(form.errors, store, 'workflow_job_templates', form.value('name'));
-      if (Array.isArray(form.raw('nodes'))) await checkGraph(form, store);
-      const t = form.valid();
-      return created(reply, store, 'workflow_job_templates', t.name, () => store.createWorkflowTemplate(t), showWorkflowTemplate);
-    },
-  );
 
   launchRoute(app, ctx, {
     path: 'workflow_job_templates',
