@@ -56,21 +56,35 @@ function answerError(log: Logger, error: FastifyError, request: FastifyRequest, 
 /** 404 for a path no route has; 405 with Allow for a method the path's routes do not take. */
 function answerNotFound(table: RouteTable, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const path = pathOf(request.url);
-  const api = isApiPath(path);
   const route = table.match(path);
   if (route !== undefined) {
     reply.code(405).header('allow', route.methods.join(', '));
-    return api ? reply.send(detail(`Method "${request.method}" not allowed.`)) : reply.type('text/plain').send('method not allowed\n');
+    return isApiPath(path) ? reply.send(detail(`Method "${request.method}" not allowed.`)) : reply.type('text/plain').send('method not allowed\n');
   }
+  return notFound(path, reply);
+}
+
+/** 404 in the API's words, or the metrics ports'. */
+function notFound(path: string, reply: FastifyReply): FastifyReply {
   reply.code(404);
-  return api ? reply.send(NOT_FOUND) : reply.type('text/plain').send('not found: metrics are at /metrics, the API at /api/v2/\n');
+  // A Buffer is sent with its content type as set (this answer may come before the hooks are in place).
+  return isApiPath(path)
+    ? reply.type('application/json').send(Buffer.from(JSON.stringify(NOT_FOUND)))
+    : reply.type('text/plain').send('not found: metrics are at /metrics, the API at /api/v2/\n');
 }
 
 /** The fastify server of the port, every route registered. */
 function buildApp(options: WebServerOptions, state: ApiState, hosts: AllowedHosts): FastifyInstance {
   const { log } = options;
   const table = new RouteTable();
-  const app = fastify({ logger: false, bodyLimit: MAX_BODY_BYTES, keepAliveTimeout: KEEP_ALIVE_MS, routerOptions: { ignoreTrailingSlash: true } });
+  const app = fastify({
+    logger: false,
+    bodyLimit: MAX_BODY_BYTES,
+    keepAliveTimeout: KEEP_ALIVE_MS,
+    routerOptions: { ignoreTrailingSlash: true },
+    // A URL the router cannot read (bad percent-encoding, a segment past 100 characters) names no route.
+    frameworkErrors: (_error, request, reply) => notFound(pathOf(request.url), reply),
+  });
   app.setValidatorCompiler(compileValidator);
   // Response schemas document the answers (OpenAPI); fast-json-stringify would also drop whatever they do not list.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
