@@ -85,6 +85,7 @@ function bodyMessage(e: ErrorObject, atRoot: boolean): string {
       return `Ensure this field has no more than ${limit} characters.`;
     case 'minLength':
     case 'pattern':
+      // The one pattern route schemas use is nonBlank()'s.
       return 'This field may not be blank.';
     case 'enum':
       return `${show(e.data)} is not a valid choice; expected one of ${(e.params.allowedValues as unknown[]).map(show).join(', ')}.`;

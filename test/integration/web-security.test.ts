@@ -1,125 +1,31 @@
 // The web port's defences as browsers and curl meet them, on a real listening port over a real
-// database: the exact headers a browser sends for a cross-site form or fetch, for a page that
-// reached the port by DNS rebinding, and what curl sends; tokens checked before routing; bad input
-// that must be a 400, never a 500 (on SQLite and on PostgreSQL); the probes through the node's
-// lifecycle; the OpenAPI document against the routes the modules register.
+// SQLite database: the exact headers a browser sends for a cross-site form or fetch, for a page
+// that reached the port by DNS rebinding, and what curl sends; tokens checked before routing; the
+// probes through the node's lifecycle; the OpenAPI document against the routes the modules
+// register. Bad input on both backends: web-input.test.ts.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
-import { connect, type AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fastify } from 'fastify';
 import { pino } from 'pino';
 import { SqliteStorage } from '../../src/storage/sqlite.ts';
-import { PostgresStorage } from '../../src/storage/postgres.ts';
-import type { Storage } from '../../src/storage/storage.ts';
 import { ServiceExposition } from '../../src/metrics/exposition.ts';
-import { ControlStore } from '../../src/control/store.ts';
-import { WebServer, type ApiDeps, type WebServerOptions } from '../../src/web/web-server.ts';
 import { ApiState } from '../../src/web/api-context.ts';
 import { RouteTable } from '../../src/web/route-table.ts';
 import { compileValidator } from '../../src/web/validation.ts';
 import { ROUTE_MODULES, rootRoutes } from '../../src/web/routes/index.ts';
 import { tempDir } from '../helpers/node-process.ts';
-import { startTestPostgres, type TestPostgres } from '../helpers/postgres.ts';
+import { curl, depsOver, send, serveWeb as serve, type Json } from '../helpers/web-port.ts';
 
 const TOKEN = 'web-security-test-token-0123456789';
 const CHROME = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
-
-// Answers are JSON of many shapes; the assertions check them.
-type Json = any;
-
-interface LogLine {
-  level: number;
-  msg: string;
-  [key: string]: unknown;
-}
-
-interface Served {
-  readonly web: WebServer;
-  readonly port: number;
-  readonly logs: LogLine[];
-  readonly deps: ApiDeps;
-}
-
-interface Answer {
-  readonly status: number;
-  readonly headers: Record<string, string | string[] | undefined>;
-  readonly text: string;
-  readonly json: Json;
-}
 
 const dir = tempDir();
 const playbooks = join(dir, 'playbooks');
 mkdirSync(playbooks);
 writeFileSync(join(playbooks, 'site.yml'), '- hosts: all\n  tasks: []\n');
-
-const servers: WebServer[] = [];
-after(() => Promise.all(servers.map((s) => s.close())));
-
-const depsOver = (storage: Storage): ApiDeps => ({
-  control: { store: new ControlStore(storage.sql), submit: async () => true, publish: async () => 0, capacity: 4 },
-  storage,
-  redisOk: async () => true,
-  cluster: async () => ({ snapshots: [], rejected: [], signature: '' }),
-  instances: async () => [],
-});
-
-/** A web port on a free loopback port over `storage`, ready unless told otherwise. */
-async function serve(storage: Storage, options: Partial<WebServerOptions> = {}, ready = true): Promise<Served> {
-  const logs: LogLine[] = [];
-  const log = pino({ level: 'info' }, { write: (line: string) => logs.push(JSON.parse(line) as LogLine) });
-  const web = new WebServer({
-    log,
-    exposition: new ServiceExposition([]),
-    nodeName: 'node-s',
-    version: '0.1.0',
-    bind: '127.0.0.1',
-    hostnames: [],
-    tokens: [],
-    allowAnonymousMetrics: false,
-    ...options,
-  });
-  servers.push(web);
-  await web.listen(0);
-  const deps = depsOver(storage);
-  if (ready) web.ready(deps);
-  return { web, port: (web.server.address() as AddressInfo).port, logs, deps };
-}
-
-/** One request over a socket with exactly these headers (Host included: node:http adds none given one). */
-function send(port: number, method: string, path: string, headers: Record<string, string>, body?: string): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    // A connection of its own: the next request must see a closed port as closed.
-    const req = request({ host: '127.0.0.1', port, method, path, agent: false, headers: { host: `127.0.0.1:${port}`, ...headers } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        const json = res.headers['content-type'] === 'application/json' && text !== '' ? JSON.parse(text) : undefined;
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
-      });
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
-/** curl -X <method> -H 'Content-Type: application/json' -d <body> (the token when given). */
-const curl = (port: number, method: string, path: string, body?: unknown, token?: string) =>
-  send(
-    port,
-    method,
-    path,
-    {
-      'user-agent': 'curl/8.5.0',
-      accept: '*/*',
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
-    },
-    body === undefined ? undefined : JSON.stringify(body),
-  );
 
 const countOf = async (port: number, path: string, token?: string) => (await curl(port, 'GET', path, undefined, token)).json.count as number;
 
@@ -156,7 +62,7 @@ const crossSite = {
 
 const projectBody = (name: string) => ({ name, local_path: playbooks });
 
-describe('on SQLite', () => {
+describe('the web port over SQLite', () => {
   let storage: SqliteStorage;
   before(async () => {
     storage = new SqliteStorage(join(dir, 'web-security.db'));
@@ -362,62 +268,4 @@ describe('on SQLite', () => {
     assert.deepEqual(doc.paths['/api/v2/ping/']!.get.security, [], 'ping is open');
     assert.deepEqual(create.security, [{ bearer: [] }]);
   });
-
-  test('bad input is a 400 with field errors, never a 500', () => badInput(async () => storage));
 });
-
-describe('on PostgreSQL', () => {
-  let postgres: TestPostgres;
-  let storage: PostgresStorage;
-  before(async () => {
-    postgres = await startTestPostgres();
-    storage = new PostgresStorage(await postgres.createDatabase());
-    await storage.migrate();
-  });
-  after(async () => {
-    await storage?.close();
-    await postgres?.stop();
-  });
-
-  test('bad input is a 400 with field errors, never a 500', () => badInput(async () => storage));
-});
-
-/** Input that a backend, a serializer or a parser could fail on: each a 400 naming the field. */
-async function badInput(storageOf: () => Promise<Storage>): Promise<void> {
-  const { port, logs } = await serve(await storageOf());
-  const post = (path: string, body: unknown) => curl(port, 'POST', path, body);
-  const project = await post('/api/v2/projects/', projectBody('bad-input'));
-  assert.equal(project.status, 201, project.text);
-  const inventory = (await post('/api/v2/inventories/', { name: 'bad-input', content: 'h1\n' })).json;
-  const template = { name: 'bad-input', project: project.json.id, inventory: inventory.id, playbook: 'site.yml' };
-  const deep = (n: number) => '['.repeat(n) + ']'.repeat(n);
-
-  const cases: [string, string, string | object, Record<string, RegExp>][] = [
-    ['100,000 nested arrays in extra_vars', '/api/v2/job_templates/', `${JSON.stringify(template).slice(0, -1)},"extra_vars":{"a":${deep(100_000)}}}`, { extra_vars: /Nested deeper than 100 levels/ }],
-    ['deep nesting in an unknown field', '/api/v2/projects/', `{"name":"x","local_path":"/tmp","x":${deep(100_000)}}`, { x: /Nested deeper than 100 levels/ }],
-    ['extra_vars as deeply nested YAML text', '/api/v2/job_templates/', { ...template, extra_vars: `a: ${deep(50_000)}` }, { extra_vars: /Not valid JSON or YAML: nested too deeply/ }],
-    ['extra_vars as YAML text nested 150 deep', '/api/v2/job_templates/', { ...template, extra_vars: `a: ${deep(150)}` }, { extra_vars: /Nested deeper than 100 levels/ }],
-    ['a deeply nested YAML inventory', '/api/v2/inventories/', { name: 'deep', format: 'yaml', content: `all: ${'{children: {g: '.repeat(20_000)}{}${'}}'.repeat(20_000)}` }, { content: /not valid YAML: nested too deeply/ }],
-    ['a NUL in a name', '/api/v2/projects/', projectBody('a\u0000b'), { name: /^Null characters are not allowed\.$/ }],
-    ['a NUL in a description and in extra_vars', '/api/v2/job_templates/', { ...template, description: '\u0000', extra_vars: { 'k\u0000': 'v' } }, { description: /Null/, extra_vars: /Null/ }],
-    ['a NUL in inventory content', '/api/v2/inventories/', { name: 'nul', content: 'h1\u0000\n' }, { content: /Null/ }],
-    ['a NUL in a workflow node identifier', '/api/v2/workflow_job_templates/', { name: 'nul', nodes: [{ identifier: 'a\u0000', job_template: 1 }] }, { nodes: /Null/ }],
-    ['more hosts than an INTEGER holds', '/api/v2/inventories/', { name: 'huge', content: 'web[1:99999]\ndb[1:99999][1:99999]\n' }, { content: /more than 2147483647 hosts/ }],
-    ['a pk beyond INTEGER', '/api/v2/job_templates/', { ...template, name: 'big-pk', project: 99_999_999_999, inventory: 2 ** 53 + 2 }, { project: /^Invalid pk "99999999999" - object does not exist\.$/, inventory: /^Invalid pk/ }],
-    ['a workflow node pk beyond INTEGER', '/api/v2/workflow_job_templates/', { name: 'big-pk', nodes: [{ identifier: 'a', job_template: 99_999_999_999 }] }, { nodes: /Invalid pk "99999999999"/ }],
-    ['integers beyond INTEGER', '/api/v2/job_templates/', { ...template, name: 'big-int', forks: 99_999_999_999 }, { forks: /^Ensure this value is less than or equal to 2147483647\.$/ }],
-    ['a number too large for JSON', '/api/v2/projects/', '{"name":"big","local_path":"/tmp","scm_update_cache_timeout":1e400}', { scm_update_cache_timeout: /A valid integer is required/ }],
-  ];
-  for (const [what, path, body, expected] of cases) {
-    const res = await send(port, 'POST', path, { 'content-type': 'application/json' }, typeof body === 'string' ? body : JSON.stringify(body));
-    assert.equal(res.status, 400, `${what}: ${res.text.slice(0, 300)}`);
-    assert.deepEqual(Object.keys(res.json).sort(), Object.keys(expected).sort(), what);
-    for (const [field, pattern] of Object.entries(expected)) assert.ok(res.json[field].some((m: string) => pattern.test(m)), `${what}: ${field}: ${res.json[field]}`);
-  }
-  for (const path of ['/api/v2/jobs/99999999999/', '/api/v2/projects/2147483648/', '/api/v2/jobs/99999999999/job_events/', '/api/v2/job_templates/99999999999/launch/']) {
-    const res = path.endsWith('launch/') ? await post(path, {}) : await curl(port, 'GET', path);
-    assert.equal(res.status, 404, path);
-  }
-  assert.equal((await curl(port, 'GET', '/api/v2/projects/?page=99999999999999999999')).status, 404, 'a page far past the end');
-  assert.deepEqual(logs.filter((l) => l.level >= 50), [], 'nothing failed');
-}
