@@ -8,8 +8,10 @@ export type JobType = (typeof JOB_TYPES)[number];
 export const JOB_STATUSES = ['pending', 'waiting', 'running', 'successful', 'failed', 'error', 'canceled'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
 export const ACTIVE_STATUSES: readonly JobStatus[] = ['pending', 'waiting', 'running'];
-export const FINISHED_STATUSES: readonly JobStatus[] = ['successful', 'failed', 'error', 'canceled'];
-export const isFinished = (s: JobStatus): boolean => FINISHED_STATUSES.includes(s);
+/** The states a job ends in; a job reaches one once and stays in it. */
+export const FINISHED_STATUSES = ['successful', 'failed', 'error', 'canceled'] as const satisfies readonly JobStatus[];
+export type FinishedStatus = (typeof FINISHED_STATUSES)[number];
+export const isFinished = (s: JobStatus): s is FinishedStatus => (FINISHED_STATUSES as readonly JobStatus[]).includes(s);
 
 /** How a job came to be: launched by a user, spawned as a dependency, or by a workflow. */
 export type LaunchType = 'manual' | 'dependency' | 'workflow';

@@ -1,8 +1,11 @@
 // The control plane's objects in the database, one implementation for SQLite and PostgreSQL over
 // Storage.sql. Writes are single statements; a job changes state only through a guarded UPDATE
-// (`WHERE status IN (...)`), so two writers racing for one job cannot both win.
+// (`WHERE status IN (...)`), so two writers racing for one job cannot both win, and the winner
+// alone tells its observer that the job started or finished.
 import type { Page, Sql, SqlValue } from '../storage/storage.ts';
+import { FINISHED_STATUSES, isFinished } from './model.ts';
 import type {
+  FinishedStatus,
   Inventory,
   Job,
   JobChanges,
@@ -37,6 +40,31 @@ function toValue(v: unknown): SqlValue {
   if (v === undefined || v === null) return null;
   if (typeof v === 'object') return JSON.stringify(v);
   return v as SqlValue;
+}
+
+/** A job as the UPDATE that started or finished it left it. */
+export interface JobMoment {
+  readonly id: number;
+  readonly type: JobType;
+  readonly created: string;
+  readonly started: string | null;
+  readonly finished: string | null;
+}
+
+/**
+ * Told once of each job start (to running, with its started time) and each finish, by the store
+ * whose guarded UPDATE made the change: however many writers race, a job is reported once.
+ */
+export interface JobObserver {
+  started(job: JobMoment & { readonly started: string }): void;
+  finished(job: JobMoment & { readonly status: FinishedStatus }): void;
+}
+
+/** Jobs by status, and when the oldest pending one was launched. */
+export interface JobCounts {
+  readonly byStatus: Partial<Record<JobStatus, number>>;
+  /** ISO time, or null when no job is pending. */
+  readonly oldestPending: string | null;
 }
 
 export type NewProject = Omit<Project, 'id' | 'created' | 'modified'>;
@@ -76,11 +104,16 @@ const JOB_DEFAULTS = {
   elapsed: 0,
 } as const;
 
+const MOMENT_COLUMNS = 'id, type, status, created, started, finished';
+
 export class ControlStore {
   readonly #sql: Sql;
+  readonly #observer: JobObserver | undefined;
 
-  constructor(sql: Sql) {
+  /** observer: what this store's writers tell of the jobs they start and finish (the dispatcher's job metrics). */
+  constructor(sql: Sql, observer?: JobObserver) {
     this.#sql = sql;
+    this.#observer = observer;
   }
 
   async #insert<T>(table: string, values: Record<string, unknown>): Promise<T> {
@@ -190,24 +223,62 @@ export class ControlStore {
   /**
    * Applies changes to a job that is in one of `from` states (and, given taskId, belongs to that
    * task); false when it is not, because someone else moved it first. An empty `from` applies the
-   * changes whatever the state.
+   * changes whatever the state, except that a finished job never finishes again. A change to
+   * running with a start time, or to a finished state, is told to the observer when it happened.
    */
   async changeJob(id: number, from: readonly JobStatus[], changes: JobChanges, taskId?: string): Promise<boolean> {
     const entries = Object.entries({ ...changes, modified: new Date().toISOString() });
+    const finishing = changes.status !== undefined && isFinished(changes.status);
+    const starting = changes.status === 'running' && changes.started !== undefined && changes.started !== null;
     let guard = from.length === 0 ? '' : ` AND status IN (${from.map(() => '?').join(', ')})`;
+    if (finishing) guard += ` AND status NOT IN (${FINISHED_STATUSES.map(() => '?').join(', ')})`;
     if (taskId !== undefined) guard += ' AND task_id = ?';
-    const n = await this.#sql.run(`UPDATE jobs SET ${entries.map(([c]) => `${c} = ?`).join(', ')} WHERE id = ?${guard}`, [
+    const sql = `UPDATE jobs SET ${entries.map(([c]) => `${c} = ?`).join(', ')} WHERE id = ?${guard}`;
+    const params = [
       ...entries.map(([, v]) => toValue(v)),
       id,
       ...from,
+      ...(finishing ? FINISHED_STATUSES : []),
       ...(taskId === undefined ? [] : [taskId]),
-    ]);
-    return n > 0;
+    ];
+    if (this.#observer === undefined || !(finishing || starting)) return (await this.#sql.run(sql, params)) > 0;
+    const [moment] = await this.#sql.returning<JobMoment & { status: JobStatus }>(`${sql} RETURNING ${MOMENT_COLUMNS}`, params);
+    if (moment === undefined) return false;
+    const { status, ...job } = moment;
+    if (isFinished(status)) this.#observer.finished({ ...job, status });
+    else if (job.started !== null) this.#observer.started({ ...job, started: job.started });
+    return true;
   }
 
   /** Whether the callback receiver has stored every event of the job up to its EOF (one row read, not its events counted). */
   async eventsComplete(jobId: number): Promise<boolean> {
     return (await this.#sql.get('SELECT 1 AS x FROM job_event_streams WHERE job_id = ? AND completed_at IS NOT NULL', [jobId])) !== undefined;
+  }
+
+  /**
+   * Pending, waiting and running jobs by status, and the oldest pending one's launch time: a range
+   * of the (status, created) index, as long as the active jobs are few.
+   */
+  async activeJobCounts(): Promise<JobCounts> {
+    const rows = await this.#sql.all<{ status: JobStatus; n: number; oldest: string }>(
+      "SELECT status, count(*) AS n, min(created) AS oldest FROM jobs WHERE status IN ('pending', 'waiting', 'running') GROUP BY status",
+    );
+    return {
+      byStatus: Object.fromEntries(rows.map((r) => [r.status, Number(r.n)])),
+      oldestPending: rows.find((r) => r.status === 'pending')?.oldest ?? null,
+    };
+  }
+
+  /**
+   * Finished jobs by status: a scan of the whole (status, created) index, about 0.1 s per million
+   * jobs on SQLite, where it blocks the calling thread.
+   */
+  async finishedJobCounts(): Promise<Partial<Record<FinishedStatus, number>>> {
+    const rows = await this.#sql.all<{ status: FinishedStatus; n: number }>(
+      `SELECT status, count(*) AS n FROM jobs WHERE status IN (${FINISHED_STATUSES.map(() => '?').join(', ')}) GROUP BY status`,
+      FINISHED_STATUSES,
+    );
+    return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
   }
 
   async countJobs(status: JobStatus): Promise<number> {

@@ -6,6 +6,7 @@ import { POOLED_SERVICES, type ServiceName } from '../services/names.ts';
 import { MANAGERS, TASK_NAMES } from '../dispatch/task-names.ts';
 import { DEAD_REASONS } from '../redis/event-queue.ts';
 import { REJECT_REASONS } from '../cluster/snapshot.ts';
+import { FINISHED_STATUSES, JOB_STATUSES, JOB_TYPES } from '../control/model.ts';
 
 
 /** How several threads' values of a gauge combine into the service's value. */
@@ -18,6 +19,19 @@ export interface LabelSpec {
    * names of cluster.peers in the config, known at start.
    */
   readonly values: readonly string[] | 'peers';
+  /** For the docs: where the values of a label known only at scrape time come from. */
+  readonly about?: string;
+}
+
+/** How AWX's metric is made from ours where a rename is not enough (see awx-compat.ts). */
+export interface AwxCompat {
+  /** AWX's labels, each copied from one of ours (AWX's `hostname` is our `node`). */
+  readonly labels?: Readonly<Record<string, string>>;
+  /**
+   * AWX's metric is one value for the whole cluster; how the nodes' values make it: `max` for a
+   * value every node reads from the shared database, `sum` for each node's share.
+   */
+  readonly cluster?: 'max' | 'sum';
 }
 
 interface BaseSpec {
@@ -29,6 +43,7 @@ interface BaseSpec {
   readonly labels: readonly LabelSpec[];
   /** AWX's name for the same metric, where there is one. */
   readonly awx?: string;
+  readonly awxCompat?: AwxCompat;
   /**
    * Computed by the supervisor at scrape time rather than recorded by threads (its label values
    * are not known in advance, such as the nodes of the cluster). It has no slots in thread memory.
@@ -67,6 +82,7 @@ const peer = { name: 'peer', values: 'peers' } as const;
 
 const task = { name: 'task', values: TASK_NAMES } as const;
 const manager = { name: 'manager', values: MANAGERS } as const;
+const jobType = { name: 'type', values: JOB_TYPES } as const;
 
 /** Timing gauges of one manager run, AWX's `<manager>_*_seconds` (the most recent run wins). */
 const lastRun = 'last' as const;
@@ -113,6 +129,27 @@ export const CATALOG = [
     name: 'overseer_cluster_snapshots_rejected_total',
     help: 'Snapshots left out of /api/v2/metrics or refused by the relay endpoint, by reason.',
     labels: [{ name: 'reason', values: REJECT_REASONS }],
+  }),
+  gauge({
+    key: 'snapshotInterval',
+    service: 'web',
+    name: 'overseer_cluster_snapshot_interval_seconds',
+    help: 'How often this node writes its snapshots (snapshot_interval_ms); a healthy snapshot is at most 2 intervals old.',
+    combine: 'last',
+  }),
+  gauge({
+    key: 'info',
+    service: 'web',
+    name: 'overseer_info',
+    awx: 'awx_system_info',
+    awxCompat: { labels: { tower_version: 'version' } },
+    help: 'Always 1: this node\'s overseer version and node name, in its labels.',
+    labels: [
+      { name: 'version', values: [], about: "this node's version" },
+      { name: 'node', values: [], about: "this node's node_name" },
+    ],
+    combine: 'last',
+    computed: true,
   }),
   gauge({
     key: 'snapshotAge',
@@ -268,6 +305,13 @@ export const CATALOG = [
     help: 'Fraction of dispatcher pool capacity (max threads) that was idle over the last gather interval, 0 to 1.',
     combine: 'last',
   }),
+  gauge({
+    key: 'workersLimit',
+    service: 'dispatcher',
+    name: 'dispatcher_pool_workers_limit',
+    help: 'The most threads the dispatcher pool may have (max_workers); jobs may take all but one.',
+    combine: 'last',
+  }),
 
   counter({ key: 'tasksProcessed', service: 'dispatcher', name: 'dispatcher_tasks_processed_total', help: 'Tasks the dispatcher pool finished, by task.', labels: [task] }),
   counter({ key: 'tasksFailed', service: 'dispatcher', name: 'dispatcher_tasks_failed_total', help: 'Tasks that threw or whose thread ended while they ran, by task.', labels: [task] }),
@@ -281,11 +325,53 @@ export const CATALOG = [
     help: 'Manager runs that reached manager_timeout_ms: stopped_early (committed what they had done) or abandoned (the dispatcher stopped their thread after the grace period).',
     labels: [manager, { name: 'outcome', values: ['stopped_early', 'abandoned'] }],
   }),
-  gauge({ key: 'instanceCapacity', service: 'dispatcher', name: 'instance_capacity', awx: 'awx_instance_capacity', help: 'Capacity of this node (forks it may run at once), at the most recent gather.', combine: 'last' }),
-  gauge({ key: 'instanceConsumed', service: 'dispatcher', name: 'instance_consumed_capacity', awx: 'awx_instance_consumed_capacity', help: "Capacity taken by this node's waiting and running jobs, at the most recent gather.", combine: 'last' }),
-  gauge({ key: 'instanceRemaining', service: 'dispatcher', name: 'instance_remaining_capacity', awx: 'awx_instance_remaining_capacity', help: 'Capacity left on this node, at the most recent gather.', combine: 'last' }),
-  gauge({ key: 'runningJobs', service: 'dispatcher', name: 'instance_running_jobs', awx: 'awx_running_jobs_total', help: 'Jobs waiting or running on this node, at the most recent gather.', combine: 'last' }),
-  gauge({ key: 'pendingJobs', service: 'dispatcher', name: 'pending_jobs', awx: 'awx_pending_jobs_total', help: 'Jobs launched and not yet started, cluster-wide, at the most recent gather.', combine: 'last' }),
+  gauge({ key: 'instanceCapacity', service: 'dispatcher', name: 'instance_capacity', awx: 'awx_instance_capacity', awxCompat: { labels: { hostname: 'node' } }, help: 'Capacity of this node (forks it may run at once), at the most recent gather.', combine: 'last' }),
+  gauge({ key: 'instanceConsumed', service: 'dispatcher', name: 'instance_consumed_capacity', awx: 'awx_instance_consumed_capacity', awxCompat: { labels: { hostname: 'node' } }, help: "Capacity taken by this node's waiting and running jobs, at the most recent gather.", combine: 'last' }),
+  gauge({ key: 'instanceRemaining', service: 'dispatcher', name: 'instance_remaining_capacity', awx: 'awx_instance_remaining_capacity', awxCompat: { labels: { hostname: 'node' } }, help: 'Capacity left on this node, at the most recent gather.', combine: 'last' }),
+  gauge({ key: 'runningJobs', service: 'dispatcher', name: 'instance_running_jobs', awx: 'awx_running_jobs_total', awxCompat: { cluster: 'sum' }, help: 'Jobs waiting or running on this node, at the most recent gather.', combine: 'last' }),
+  gauge({ key: 'pendingJobs', service: 'dispatcher', name: 'pending_jobs', awx: 'awx_pending_jobs_total', awxCompat: { cluster: 'max' }, help: 'Jobs launched and not yet started, cluster-wide, at the most recent gather.', combine: 'last' }),
+
+  // --- jobs: how they end, how long they run and wait (recorded by whoever's guarded UPDATE moved them) ---
+  counter({
+    key: 'jobsFinished',
+    service: 'dispatcher',
+    name: 'dispatcher_jobs_finished_total',
+    help: 'Jobs that reached a finished state through this node (run here, canceled or failed by a manager or the API here, failed at restart), by type and status.',
+    labels: [jobType, { name: 'status', values: FINISHED_STATUSES }],
+  }),
+  histogram({
+    key: 'jobDuration',
+    service: 'dispatcher',
+    name: 'dispatcher_job_duration_seconds',
+    help: 'Time from a job starting to run to its finishing, for jobs that finished through this node after they started.',
+    labels: [jobType],
+    buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400],
+  }),
+  histogram({
+    key: 'jobStartDelay',
+    service: 'dispatcher',
+    name: 'dispatcher_job_start_delay_seconds',
+    help: 'Time from a job being launched to its starting to run, for jobs that started on this node (workflow jobs: where the task manager started them).',
+    labels: [jobType],
+    buckets: [0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600],
+  }),
+  gauge({
+    key: 'jobs',
+    service: 'dispatcher',
+    name: 'dispatcher_jobs',
+    awx: 'awx_status_total',
+    awxCompat: { cluster: 'max' },
+    help: 'Jobs in the database by status, cluster-wide, at the most recent gather (with many jobs, the finished states are recounted less often: at most 1% of the time goes to it).',
+    labels: [{ name: 'status', values: JOB_STATUSES }],
+    combine: 'last',
+  }),
+  gauge({
+    key: 'oldestPendingAge',
+    service: 'dispatcher',
+    name: 'dispatcher_oldest_pending_job_age_seconds',
+    help: 'Age of the oldest job launched and not yet started, cluster-wide, at the most recent gather; 0 when none is pending.',
+    combine: 'last',
+  }),
 
   // --- task manager ---
   gauge({ key: 'tmGetTasksSeconds', service: 'dispatcher', name: 'task_manager_get_tasks_seconds', awx: 'task_manager_get_tasks_seconds', help: 'Task manager: time loading tasks, most recent run.', combine: lastRun }),

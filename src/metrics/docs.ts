@@ -15,7 +15,7 @@ function combineText(spec: MetricSpec): string {
 
 function row(spec: MetricSpec): string {
   const labels = spec.labels
-    .map((l) => `${l.name}: ${l.values === 'peers' ? 'each of cluster.peers' : l.values.length === 0 ? 'each node seen' : l.values.join(', ')}`)
+    .map((l) => `${l.name}: ${l.values === 'peers' ? 'each of cluster.peers' : l.values.length === 0 ? (l.about ?? 'each node seen') : l.values.join(', ')}`)
     .join('; ');
   const type = spec.type === 'histogram' ? `histogram (${spec.buckets.join(', ')})` : spec.type;
   return `| \`${spec.name}\` | ${type} | ${labels || ' '} | ${combineText(spec)} | ${spec.awx ? `\`${spec.awx}\`` : ' '} | ${spec.help} |`;
