@@ -1,5 +1,6 @@
 // This node's part in the cluster: it writes its snapshots, reads everyone's (counting each bad
-// one once), answers for the snapshot ages, and in relay mode accepts its peers' snapshots.
+// one once), answers for the snapshot ages and for who it is (overseer_info), and in relay mode
+// accepts its peers' snapshots.
 import type { Server } from 'node:http';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/schema.ts';
@@ -37,6 +38,9 @@ export class ClusterNode {
     const { config, redis, version, sources, own, log } = options;
     this.#reader = new ClusterReader(redis);
     this.#writer = new SnapshotWriter({ redis, node: config.node_name, version, intervalMs: config.snapshot_interval_ms, sources, metrics: own, log });
+    own.snapshotInterval.set(config.snapshot_interval_ms / 1000);
+    const info = [{ labels: { version, node: config.node_name }, value: 1 }];
+    options.web.provide('info', async () => info);
     options.web.provide('snapshotAge', async () => {
       const now = Date.now();
       const newest = new Map<string, number>();

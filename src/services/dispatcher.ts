@@ -6,6 +6,7 @@ import type { ServiceMetrics } from '../metrics/service-metrics.ts';
 import { ControlStore } from '../control/store.ts';
 import { nodeCapacity } from '../control/capacity.ts';
 import { TaskRunner } from '../dispatch/task-runner.ts';
+import { jobMetrics } from '../dispatch/job-metrics.ts';
 import { ensurePrograms } from '../system/programs.ts';
 import type { Service } from './service.ts';
 
@@ -54,13 +55,15 @@ export const dispatcher: Service = {
     }
     const pool = await node.startPool({ service: 'dispatcher', minThreads: d.min_workers, maxThreads: d.max_workers, loops: 0, idleTimeoutMs: d.idle_timeout_ms, workerData: settings });
     node.checkpoint();
+    const metrics = (node.metrics.dispatcher as ServiceMetrics<'dispatcher'>).localRecorder('supervisor').metrics;
     const runner = new TaskRunner({
       node: c.node_name,
       redisUrl: node.redisUrl,
       dataDir: c.data_dir,
       pool,
-      store: new ControlStore(node.storage.sql),
-      metrics: (node.metrics.dispatcher as ServiceMetrics<'dispatcher'>).localRecorder('supervisor').metrics,
+      // Jobs failed at restart, or errored when their thread ended, are counted here.
+      store: new ControlStore(node.storage.sql, jobMetrics(metrics)),
+      metrics,
       log,
       capacity,
       scheduleMs: d.schedule_interval_ms,

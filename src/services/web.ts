@@ -7,6 +7,7 @@ import { ClusterNode } from '../cluster/cluster-node.ts';
 import { ControlStore } from '../control/store.ts';
 import { nodeCapacity } from '../control/capacity.ts';
 import { TaskQueue } from '../dispatch/task-queue.ts';
+import { jobMetrics } from '../dispatch/job-metrics.ts';
 import { WebServer } from '../web/web-server.ts';
 import type { Listener, Service } from './service.ts';
 
@@ -47,7 +48,8 @@ export const web: Service<WebListener> = {
     const tasks = new TaskQueue(redis, c.node_name);
     webServer.ready({
       control: {
-        store: new ControlStore(node.storage.sql),
+        // A job the API cancels before it runs is counted in the dispatcher's job metrics.
+        store: new ControlStore(node.storage.sql, jobMetrics((node.metrics.dispatcher as ServiceMetrics<'dispatcher'>).localRecorder('api').metrics)),
         submit: (name, args, options) => tasks.submit(name, args, options),
         publish: (channel, message) => redis.publish(channel, message),
         capacity: nodeCapacity(c.services.dispatcher.capacity),
