@@ -1,6 +1,8 @@
 // Scrape latency of one service port, three designs side by side, with 1, 4 and 8 threads (or
 // processes), idle and busy:
-//   ours         ServicePool threads record into SharedArrayBuffer regions; the scrape reads them.
+//   ours         ServicePool threads record into SharedArrayBuffer regions; the scrape reads them
+//                (node:http: the callback_receiver, dispatcher and websockets ports).
+//   web          the same, served by the web port's fastify server (its Host/Origin hooks included).
 //   aggregator   prom-client AggregatorRegistry over node:cluster worker processes (clusterMetrics()).
 //   postMessage  worker threads with prom-client registries, asked for getMetricsAsJSON() at each
 //                scrape and merged with AggregatorRegistry.aggregate().
@@ -9,7 +11,7 @@
 // Run: node test/bench/scrape.bench.ts  (or npm run bench -- scrape)
 import { availableParallelism } from 'node:os';
 import { BENCH_FAMILIES, KNOWN_NAMES, SLICE_MS, STARTED_COUNTER, type Mode } from './lib/bench-metrics.ts';
-import { startAggregator, startOurs, startPull, type Running } from './lib/designs.ts';
+import { startAggregator, startOurs, startOursWeb, startPull, type Running } from './lib/designs.ts';
 import { cpuBusy, fmtMs, fmtRatio, measureScrapes, withTimeout, type Plan, type Timings } from './lib/measure.ts';
 
 const THREADS = [1, 4, 8] as const;
@@ -27,6 +29,7 @@ const TARGET_RATIO = 10;
 
 const DESIGNS = [
   { name: 'ours', start: startOurs },
+  { name: 'web', start: startOursWeb },
   { name: 'aggregator', start: startAggregator },
   { name: 'postMessage', start: startPull },
 ] as const;
@@ -91,7 +94,7 @@ async function main(): Promise<void> {
         const t = row.get(name) as Timings;
         return `${name} ${show(t)} (${fmtRatio(t.p99 / ours.p99)})`;
       };
-      console.log(`scrape  threads=${n}  ${mode.padEnd(4)}  ours ${show(ours)}${gcNote(ours)} | ${alt('aggregator')} | ${alt('postMessage')}`);
+      console.log(`scrape  threads=${n}  ${mode.padEnd(4)}  ours ${show(ours)}${gcNote(ours)} | ${alt('web')} | ${alt('aggregator')} | ${alt('postMessage')}`);
     }
   }
 
@@ -101,10 +104,13 @@ async function main(): Promise<void> {
   const ratios = THREADS.flatMap((n) => MODES.map((m) => get('aggregator', n, m).p99 / get('ours', n, m).p99));
   const minRatio = Math.min(...ratios);
   const p50Ratios = THREADS.flatMap((n) => MODES.map((m) => get('aggregator', n, m).p50 / get('ours', n, m).p50));
+  const webRatios = THREADS.flatMap((n) => MODES.map((m) => get('web', n, m).p99 / get('ours', n, m).p99));
+  const webP50 = THREADS.flatMap((n) => MODES.map((m) => get('web', n, m).p50 / get('ours', n, m).p50));
   const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
   const range = (rs: number[]) => `${fmtRatio(Math.min(...rs))}–${fmtRatio(Math.max(...rs))}`;
   console.log(`scrape  target  ours p99 idle < ${TARGET_IDLE_MS}ms: worst ${fmtMs(idleWorst)} (${verdict(idleWorst < TARGET_IDLE_MS)})`);
   console.log(`scrape  target  ours p99 busy at 8 threads < ${TARGET_BUSY8_MS}ms: ${fmtMs(busy8)} (${verdict(busy8 < TARGET_BUSY8_MS)})`);
+  console.log(`scrape  web     the web port (fastify) / node:http: p99 ${range(webRatios)}, p50 ${range(webP50)} over the cases`);
   console.log(`scrape  target  aggregator p99 ≥ ${TARGET_RATIO}× ours: ${range(ratios)} over the cases (${verdict(minRatio >= TARGET_RATIO)}); at p50 ${range(p50Ratios)}`);
   const cpus = availableParallelism();
   if (cpus < Math.max(...THREADS) + 1) {

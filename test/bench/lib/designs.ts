@@ -10,6 +10,7 @@ import { ServiceExposition } from '../../../src/metrics/exposition.ts';
 import { closeServer, createMetricsServer, listen } from '../../../src/web/metrics-server.ts';
 import { ServicePool } from '../../../src/service-pool.ts';
 import { createLogger } from '../../../src/logger.ts';
+import { WebServer } from '../../../src/web/web-server.ts';
 import { BENCH_LAYOUT, STARTED_COUNTER, type Mode } from './bench-metrics.ts';
 import { waitFor, withTimeout } from './measure.ts';
 import { START_TIMEOUT_MS, portOf, serveMetrics, type Running } from './serve.ts';
@@ -27,8 +28,30 @@ const PULL_WORKER = file('../workers/pull-worker.ts');
 /** How long a pull-on-scrape reply may take (prom-client's clusterMetrics waits 5 s too). */
 const REPLY_TIMEOUT_MS = 5_000;
 
-/** (a) Ours: a ServicePool of n threads recording into shared regions; the metrics server reads them at scrape time. */
-export async function startOurs(n: number, mode: Mode): Promise<Running> {
+/** A port's HTTP side in our designs: what serves the exposition, and how it stops. */
+interface Port {
+  readonly server: Server;
+  close(): Promise<void>;
+}
+
+/** (a) Ours: a ServicePool of n threads recording into shared regions; the metrics server (node:http, the three metrics-only ports) reads them at scrape time. */
+export function startOurs(n: number, mode: Mode): Promise<Running> {
+  return startOursOn(n, mode, 'ours', async (exposition) => {
+    const server = await listen(createMetricsServer(exposition, createLogger('silent')), '127.0.0.1', 0);
+    return { server, close: () => closeServer(server) };
+  });
+}
+
+/** (a') Ours on the web port: the same pool and exposition served by the fastify WebServer (security hooks and all). */
+export function startOursWeb(n: number, mode: Mode): Promise<Running> {
+  return startOursOn(n, mode, 'web', async (exposition) => {
+    const web = new WebServer({ log: createLogger('silent'), exposition, nodeName: 'bench', version: '0', bind: '127.0.0.1', hostnames: [], tokens: [], allowAnonymousMetrics: false });
+    await web.listen(0);
+    return { server: web.server, close: () => web.close() };
+  });
+}
+
+async function startOursOn(n: number, mode: Mode, name: string, serve: (exposition: ServiceExposition) => Promise<Port>): Promise<Running> {
   // Pool threads start with a copy of this environment.
   process.env.OVERSEER_BENCH_MODE = mode;
   const log = createLogger('silent');
@@ -40,21 +63,21 @@ export async function startOurs(n: number, mode: Mode): Promise<Running> {
     supervisor,
     log,
   );
-  const server = createMetricsServer(new ServiceExposition(metrics.sources()), log);
+  let port: Port | undefined;
   const close = async () => {
-    await closeServer(server);
+    await port?.close();
     await pool.close(5_000);
   };
   try {
-    await withTimeout('ours: pool start', pool.start(), START_TIMEOUT_MS);
-    await listen(server, '127.0.0.1', 0);
+    await withTimeout(`${name}: pool start`, pool.start(), START_TIMEOUT_MS);
+    port = await serve(new ServiceExposition(metrics.sources()));
     const started = metrics.layout.metrics.findIndex((m) => m.spec.name === STARTED_COUNTER);
     await waitFor(
-      `ours: ${n} threads reporting`,
+      `${name}: ${n} threads reporting`,
       () => metrics.liveRegions === n && metrics.family(started).samples[0]?.value === n,
       START_TIMEOUT_MS,
     );
-    return { port: portOf(server), pids: [], close };
+    return { port: portOf(port.server), pids: [], close };
   } catch (err) {
     await close();
     throw err;
