@@ -23,6 +23,7 @@ import type { ManagerEnv } from '../src/control/manager-env.ts';
 import { runTaskManager } from '../src/control/task-manager.ts';
 import { runDependencyManager } from '../src/control/dependency-manager.ts';
 import { runWorkflowManager } from '../src/control/workflow-manager.ts';
+import { cleanupJobs, removeOrphanDirs, type CleanupCounts } from '../src/control/retention.ts';
 import type { Job, JobStatus } from '../src/control/model.ts';
 import { stopLeftovers } from '../src/system/leftovers.ts';
 import { createLogger } from '../src/logger.ts';
@@ -122,6 +123,53 @@ export function workflow_manager(_msg: TaskMessage) {
     metrics.wmRecordedTimestamp.set(Date.now() / 1000);
     metrics.wmScheduleCalls.inc();
   });
+}
+
+/** How long the cleanup's cluster lock lives should its node die holding it. */
+const CLEANUP_LOCK_MS = 3_600_000;
+
+/** Counts a cleanup batch as it goes, so that a long run shows on the metrics port. */
+function recordCleanup(batch: CleanupCounts): void {
+  const kinds = { jobs: batch.jobs, events: batch.events, host_summaries: batch.hostSummaries, private_dirs: batch.dirs } as const;
+  for (const [kind, n] of Object.entries(kinds)) if (n > 0) metrics.cleanupDeleted.labels(kind as keyof typeof kinds).inc(n);
+}
+
+/**
+ * Retention: deletes finished jobs older than retention.days, one node at a time on a shared
+ * Redis (another node's run skips this one), then this node's dirs of jobs that are gone. Stops
+ * between batches when the node stops; the next run goes on from there.
+ */
+export async function cleanup_jobs(msg: TaskMessage): Promise<string> {
+  const stop = new AbortController();
+  msg.control?.on('message', () => stop.abort());
+  try {
+    if (settings.retentionDays === 0) return 'off';
+    const ctx = await connect();
+    // A connection of its own, for this run only: the cleanup is daily.
+    const storage = openStorage(settings.databaseUrl, settings.dataDir, { writeLock: openWriteLock(settings.sqliteLock) });
+    try {
+      const outcome = await withClusterLock(ctx.redis, 'cleanup_jobs', CLEANUP_LOCK_MS, () =>
+        cleanupJobs(storage, { days: settings.retentionDays, dataDir: settings.dataDir, signal: stop.signal, onProgress: ({ batch }) => recordCleanup(batch) }),
+      );
+      const orphans = stop.signal.aborted ? 0 : await removeOrphanDirs(storage, settings.dataDir);
+      recordCleanup({ jobs: 0, events: 0, hostSummaries: 0, dirs: orphans });
+      if (!outcome.ran) {
+        log.info({ private_dirs: orphans }, 'cleanup skipped: another node is running it');
+        return 'skipped';
+      }
+      const r = outcome.value;
+      metrics.cleanupSeconds.set(r.seconds);
+      metrics.cleanupTimestamp.set(Date.now() / 1000);
+      const deleted = { jobs: r.jobs, events: r.events, host_summaries: r.hostSummaries, private_dirs: r.dirs + orphans };
+      log.info({ ...deleted, cutoff: r.cutoff, batches: r.batches, kept: r.kept, seconds: r.seconds }, r.stopped ? 'cleanup stopped with the node' : 'cleanup finished');
+      for (const problem of r.problems) log.warn({ problem }, 'cleanup kept a job');
+      return r.stopped ? 'stopped' : 'done';
+    } finally {
+      await storage.close();
+    }
+  } finally {
+    msg.control?.close();
+  }
 }
 
 /** Does nothing: what the task throughput benchmark runs. */

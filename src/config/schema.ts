@@ -52,6 +52,10 @@ export interface Config {
     };
     readonly websockets: Listen;
   };
+  readonly retention: {
+    /** Finished jobs older than this many days are deleted with their events, daily; 0 keeps everything. */
+    readonly days: number;
+  };
 }
 
 /** Checks one value; returns what is wrong with it, or undefined. */
@@ -187,6 +191,9 @@ const SCHEMA: Tree = {
       git: nonEmpty,
     },
     websockets: listen,
+  },
+  retention: {
+    days: int(0, 36_500, 'days (0: keep every job)'),
   },
 };
 

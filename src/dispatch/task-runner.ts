@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { Redis } from 'ioredis';
-import { MANAGERS, type ManagerName } from './task-names.ts';
+import { MANAGERS, type ManagerName, type TaskName } from './task-names.ts';
 import type { Handles } from '../metrics/recorder.ts';
 import type { ServicePool } from '../service-pool.ts';
 import { CANCEL, STOP, type TaskMessage } from '../task-messages.ts';
@@ -34,6 +34,8 @@ export interface TaskRunnerOptions {
   readonly gatherMs: number;
   readonly managerTimeoutMs: number;
   readonly managerGraceMs: number;
+  /** Queues the cleanup (retention.days) once a day, the first time CLEANUP_FIRST_MS after start. */
+  readonly cleanupDaily?: boolean;
 }
 
 interface Running {
@@ -42,11 +44,15 @@ interface Running {
   readonly control: MessagePort | undefined;
 }
 
-const isJob = (task: Task) => task.name === 'run_job' || task.name === 'run_project_update';
+/** Tasks told to stop when the node stops (and jobs, when canceled): jobs and the cleanup, which can take minutes. */
+const hasControl = (task: Task) => task.name === 'run_job' || task.name === 'run_project_update' || task.name === 'cleanup_jobs';
 
 /** How long one wait for a task blocks (and so how long close() may wait for the taker). */
 const TAKE_WAIT_MS = 1000;
 const RETRY_MS = 1000;
+const CLEANUP_EVERY_MS = 86_400_000;
+/** The first cleanup waits until the node has settled after a start. */
+const CLEANUP_FIRST_MS = 600_000;
 /**
  * Counting finished jobs scans every job (about 0.1 s per million on SQLite, blocking this
  * thread): it waits this many times its last duration before it runs again, so that it takes at
@@ -117,6 +123,12 @@ export class TaskRunner {
       }, (i * this.#o.scheduleMs) / MANAGERS.length);
       this.#timers.push(first);
     });
+    if (this.#o.cleanupDaily === true) {
+      this.#timers.push(setTimeout(() => {
+        this.#schedule('cleanup_jobs');
+        this.#timers.push(setInterval(() => this.#schedule('cleanup_jobs'), CLEANUP_EVERY_MS));
+      }, CLEANUP_FIRST_MS));
+    }
     this.#timers.push(setInterval(() => void this.#gather(), this.#o.gatherMs));
     void this.#gather();
   }
@@ -147,7 +159,7 @@ export class TaskRunner {
     for (const name of MANAGERS) this.#schedule(name);
   }
 
-  #schedule(name: ManagerName): void {
+  #schedule(name: TaskName): void {
     this.#queue?.submit(name, {}, { once: true }).catch((err: unknown) => this.#log.warn({ err, task: name }, 'cannot queue a manager run'));
   }
 
@@ -178,8 +190,8 @@ export class TaskRunner {
       void this.queue.done(raw);
       return;
     }
-    // Only a job can be told to stop; the other tasks are spared making a channel.
-    const channel = isJob(task) ? new MessageChannel() : undefined;
+    // Only a job or the cleanup can be told to stop; the other tasks are spared making a channel.
+    const channel = hasControl(task) ? new MessageChannel() : undefined;
     this.#account();
     this.#running.set(task.id, { task, control: channel?.port1 });
     const message: TaskMessage = { task, control: channel?.port2 };

@@ -373,6 +373,17 @@ export const CATALOG = [
     combine: 'last',
   }),
 
+  // --- retention: the daily cleanup_jobs task (src/control/retention.ts) ---
+  counter({
+    key: 'cleanupDeleted',
+    service: 'dispatcher',
+    name: 'dispatcher_cleanup_deleted_total',
+    help: 'What the cleanup deleted (finished jobs older than retention.days), by kind, counted batch by batch as it goes.',
+    labels: [{ name: 'kind', values: ['jobs', 'events', 'host_summaries', 'private_dirs'] }],
+  }),
+  gauge({ key: 'cleanupSeconds', service: 'dispatcher', name: 'dispatcher_cleanup_duration_seconds', help: 'Time the most recent cleanup run took, pauses between its batches included.', combine: 'last' }),
+  gauge({ key: 'cleanupTimestamp', service: 'dispatcher', name: 'dispatcher_cleanup_last_run_timestamp_seconds', help: 'Unix time the most recent cleanup run on this node ended (0: none since start).', combine: 'max' }),
+
   // --- task manager ---
   gauge({ key: 'tmGetTasksSeconds', service: 'dispatcher', name: 'task_manager_get_tasks_seconds', awx: 'task_manager_get_tasks_seconds', help: 'Task manager: time loading tasks, most recent run.', combine: lastRun }),
   gauge({ key: 'tmStartTaskSeconds', service: 'dispatcher', name: 'task_manager_start_task_seconds', awx: 'task_manager_start_task_seconds', help: 'Task manager: time starting tasks, most recent run.', combine: lastRun }),

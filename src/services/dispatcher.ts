@@ -27,6 +27,8 @@ export interface DispatcherSettings extends ThreadSettings {
   /** The ansible-runner and git programs. */
   readonly ansibleRunner: string;
   readonly git: string;
+  /** retention.days: the cleanup_jobs task deletes finished jobs older than this; 0 keeps them. */
+  readonly retentionDays: number;
 }
 
 export const dispatcher: Service = {
@@ -49,6 +51,7 @@ export const dispatcher: Service = {
       managerGraceMs: d.manager_grace_ms,
       ansibleRunner: d.ansible_runner,
       git: d.git,
+      retentionDays: c.retention.days,
     };
     for (const problem of ensurePrograms(['ansible-runner', 'git'], (line) => log.info(line))) {
       log.warn({ problem }, 'jobs will fail until this is installed');
@@ -70,6 +73,7 @@ export const dispatcher: Service = {
       gatherMs: c.snapshot_interval_ms,
       managerTimeoutMs: d.manager_timeout_ms,
       managerGraceMs: d.manager_grace_ms,
+      cleanupDaily: c.retention.days > 0,
     });
     node.defer('task runner', (timeoutMs) => runner.close(timeoutMs));
     await runner.start();

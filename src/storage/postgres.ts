@@ -5,6 +5,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { MIGRATIONS, type Migration } from './migrations.ts';
 import type {
   Batch,
+  DeletedJobs,
   EventRow,
   EventOrder,
   HostSummaryRow,
@@ -18,7 +19,7 @@ import type {
   StreamEnd,
   StreamState,
 } from './storage.ts';
-import { EVENT_COLUMNS, ORDER_SQL } from './sql.ts';
+import { EVENT_COLUMNS, FINISHED_SQL, ORDER_SQL } from './sql.ts';
 import { redactUrl } from '../redact.ts';
 import { OverseerError } from '../errors.ts';
 
@@ -271,6 +272,27 @@ export class PostgresStorage implements Storage {
 
   async countEvents(): Promise<number> {
     return this.#count('SELECT count(*) AS n FROM job_events', []);
+  }
+
+  async deleteJobEvents(jobIds: readonly number[], limit: number): Promise<number> {
+    if (jobIds.length === 0 || limit < 1) return 0;
+    const { rowCount } = await this.#pool.query(
+      'DELETE FROM job_events WHERE id IN (SELECT id FROM job_events WHERE job_id = ANY($1::bigint[]) LIMIT $2)',
+      [jobIds, limit],
+    );
+    return rowCount ?? 0;
+  }
+
+  async deleteJobs(jobIds: readonly number[]): Promise<DeletedJobs> {
+    if (jobIds.length === 0) return { jobs: 0, hostSummaries: 0, streams: 0 };
+    // Only what belongs to finished jobs goes, whatever the caller passed.
+    const finished = `(SELECT id FROM jobs WHERE id = ANY($1::bigint[]) AND status IN (${FINISHED_SQL}))`;
+    return this.#transaction(async (client) => {
+      const hostSummaries = (await client.query(`DELETE FROM job_host_summaries WHERE job_id IN ${finished}`, [jobIds])).rowCount ?? 0;
+      const streams = (await client.query(`DELETE FROM job_event_streams WHERE job_id IN ${finished}`, [jobIds])).rowCount ?? 0;
+      const jobs = (await client.query(`DELETE FROM jobs WHERE id = ANY($1::bigint[]) AND status IN (${FINISHED_SQL})`, [jobIds])).rowCount ?? 0;
+      return { jobs, hostSummaries, streams };
+    });
   }
 
   /** Runs SQL written with `?` placeholders (see Sql), as PostgreSQL's $1, $2, ... */

@@ -1,5 +1,6 @@
 // SQL both backends share: the event columns in insert order, and what each API order means.
 import type { EventOrder } from './storage.ts';
+import { FINISHED_STATUSES } from '../control/model.ts';
 
 /** job_events columns as saved, in this order. */
 export const EVENT_COLUMNS =
@@ -14,3 +15,6 @@ export const ORDER_SQL: Readonly<Record<EventOrder, string>> = {
   created: 'created ASC, id ASC',
   '-created': 'created DESC, id DESC',
 };
+
+/** The finished job states as an SQL list (`status IN (...)`): constants, not user input. */
+export const FINISHED_SQL = FINISHED_STATUSES.map((s) => `'${s}'`).join(', ');

@@ -2,6 +2,7 @@ import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { MIGRATIONS, type Migration } from './migrations.ts';
 import type {
   Batch,
+  DeletedJobs,
   EventOrder,
   Page,
   SaveResult,
@@ -13,9 +14,12 @@ import type {
   StreamState,
 } from './storage.ts';
 import type { WriteLock } from './write-lock.ts';
-import { EVENT_COLUMNS, ORDER_SQL } from './sql.ts';
+import { EVENT_COLUMNS, FINISHED_SQL, ORDER_SQL } from './sql.ts';
 import { OverseerError } from '../errors.ts';
 
+
+/** A list of ids bound as one JSON array parameter. */
+const JSON_IDS = '(SELECT value FROM json_each(?))';
 
 const noLock: WriteLock = { acquire: () => {}, release: () => {} };
 /** With a shared write lock, each connection checkpoints the WAL itself after this many commits, outside the lock. */
@@ -214,6 +218,25 @@ export class SqliteStorage implements Storage {
 
   async countEvents(): Promise<number> {
     return (this.#stmt('SELECT count(*) AS n FROM job_events').get() as { n: number }).n;
+  }
+
+  async deleteJobEvents(jobIds: readonly number[], limit: number): Promise<number> {
+    if (jobIds.length === 0 || limit < 1) return 0;
+    // SQLite has no DELETE ... LIMIT (without a compile option): the ids come from the job_id index.
+    const del = this.#stmt(`DELETE FROM job_events WHERE id IN (SELECT id FROM job_events WHERE job_id IN ${JSON_IDS} LIMIT ?)`);
+    return this.#write(() => Number(del.run(JSON.stringify(jobIds), limit).changes));
+  }
+
+  async deleteJobs(jobIds: readonly number[]): Promise<DeletedJobs> {
+    if (jobIds.length === 0) return { jobs: 0, hostSummaries: 0, streams: 0 };
+    const ids = JSON.stringify(jobIds);
+    // Only what belongs to finished jobs goes, whatever the caller passed.
+    const finished = `(SELECT id FROM jobs WHERE id IN ${JSON_IDS} AND status IN (${FINISHED_SQL}))`;
+    return this.#write(() => ({
+      hostSummaries: Number(this.#stmt(`DELETE FROM job_host_summaries WHERE job_id IN ${finished}`).run(ids).changes),
+      streams: Number(this.#stmt(`DELETE FROM job_event_streams WHERE job_id IN ${finished}`).run(ids).changes),
+      jobs: Number(this.#stmt(`DELETE FROM jobs WHERE id IN ${JSON_IDS} AND status IN (${FINISHED_SQL})`).run(ids).changes),
+    }));
   }
 
   async close(): Promise<void> {

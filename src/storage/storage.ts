@@ -87,6 +87,13 @@ export interface Page {
 export const EVENT_ORDERS = ['counter', '-counter', 'id', '-id', 'created', '-created'] as const;
 export type EventOrder = (typeof EVENT_ORDERS)[number];
 
+/** What deleteJobs removed. */
+export interface DeletedJobs {
+  readonly jobs: number;
+  readonly hostSummaries: number;
+  readonly streams: number;
+}
+
 /** A value bound to a `?` placeholder (booleans become 0/1 in SQLite). */
 export type SqlValue = string | number | boolean | null;
 
@@ -129,5 +136,15 @@ export interface Storage {
   streamState(jobId: number): Promise<StreamState>;
   /** Total events stored (all jobs). */
   countEvents(): Promise<number>;
+  /**
+   * Retention (src/control/retention.ts): deletes at most `limit` events of these jobs, in one
+   * short transaction, so that writers wait at most one such batch; returns how many it deleted.
+   */
+  deleteJobEvents(jobIds: readonly number[], limit: number): Promise<number>;
+  /**
+   * Retention: deletes these jobs, if finished, with their host summaries and event stream rows,
+   * in one transaction (their events go first, with deleteJobEvents).
+   */
+  deleteJobs(jobIds: readonly number[]): Promise<DeletedJobs>;
   close(): Promise<void>;
 }

@@ -49,6 +49,7 @@ function settings(dataDir: string, databaseUrl = ''): DispatcherSettings {
     managerGraceMs: 60_000,
     ansibleRunner: 'ansible-runner',
     git: 'git',
+    retentionDays: 0,
   };
 }
 
