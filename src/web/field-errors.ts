@@ -14,27 +14,50 @@ const mappingMessage = (t: string) => `Must be a mapping (an object, or JSON or 
 /** What extra_vars must be (its schema's message and the check of its text say the same). */
 export const notAMapping = (v: unknown): string => mappingMessage(typeName(v));
 
+/**
+ * A field's messages past this many are counted, not listed: a megabyte of wrong items must not
+ * make a hundred thousand messages (nor the time to write them).
+ */
+const MAX_MESSAGES = 20;
+
 /** Problems found in a request, by field. */
 export class FieldErrors {
-  // No prototype: a field named __proto__ or constructor must be just another name.
-  readonly #errors: FieldErrorBody = Object.create(null) as FieldErrorBody;
+  readonly #fields = new Map<string, { messages: Set<string>; more: number }>();
 
   add(field: string, message: string): void {
-    const messages = (this.#errors[field] ??= []);
-    if (!messages.includes(message)) messages.push(message);
+    const f = this.#field(field);
+    if (f.messages.size < MAX_MESSAGES || f.messages.has(message)) f.messages.add(message);
+    else f.more += 1;
+  }
+
+  /** Counts one more problem of a field that lists all it will; true when it does (its message need not be written). */
+  countedOnly(field: string): boolean {
+    const f = this.#fields.get(field);
+    if (f === undefined || f.messages.size < MAX_MESSAGES) return false;
+    f.more += 1;
+    return true;
   }
 
   /** Whether the field has a problem already (later checks of it are skipped). */
   has(field: string): boolean {
-    return Object.hasOwn(this.#errors, field);
+    return this.#fields.has(field);
   }
 
   get any(): boolean {
-    return Object.keys(this.#errors).length > 0;
+    return this.#fields.size > 0;
   }
 
   toJSON(): FieldErrorBody {
-    return this.#errors;
+    // No prototype: a field named __proto__ or constructor must be just another name.
+    const body = Object.create(null) as FieldErrorBody;
+    for (const [field, { messages, more }] of this.#fields) body[field] = more === 0 ? [...messages] : [...messages, `…and ${more} more.`];
+    return body;
+  }
+
+  #field(field: string) {
+    let f = this.#fields.get(field);
+    if (f === undefined) this.#fields.set(field, (f = { messages: new Set(), more: 0 }));
+    return f;
   }
 }
 
@@ -129,6 +152,7 @@ export function schemaErrors(errors: readonly ErrorObject[], part: 'body' | 'que
     if (e.keyword !== 'type' && mistyped.has(e.instancePath)) continue;
     const segments = segmentsOf(e);
     const [field = 'non_field_errors', ...rest] = segments;
+    if (out.countedOnly(field)) continue;
     if (part === 'querystring') {
       out.add(field, queryMessage(e, field));
       continue;

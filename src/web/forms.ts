@@ -25,6 +25,8 @@ export class Form<T extends object> {
   /** Throws the Refusal of a bad id or query string: those are answered before the body's problems. */
   constructor(request: FastifyRequest) {
     const invalid = request.validationError;
+    // Without a list of problems, the validator itself failed: that is the server's error, not the request's.
+    if (invalid !== undefined && invalid.validation === undefined) throw invalid;
     if (invalid !== undefined && invalid.validationContext !== 'body') throw refusalOf(invalid);
     this.errors = invalid === undefined ? new FieldErrors() : schemaErrors(invalid.validation as ErrorObject[], 'body');
     this.#body = (request.body ?? {}) as Record<string, unknown>;

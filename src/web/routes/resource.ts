@@ -1,4 +1,4 @@
-// What the route modules share: the list and detail routes of a kind of object, and launching a
+// What the route modules share: the list, detail and create routes of a kind of object, and launching a
 // template. Each route's schemas say what it takes; the handlers read the node's parts through
 // ctx.deps(), which answers 503 while the node is starting or stopping.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
