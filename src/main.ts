@@ -1,4 +1,4 @@
-// `npm start`: load the configuration, start the supervisor, stop cleanly on SIGTERM / SIGINT.
+// `npm start`: load the configuration, start the supervisor, reload on SIGHUP, stop cleanly on SIGTERM / SIGINT.
 import { loadConfig } from './config/load.ts';
 import { createLogger } from './logger.ts';
 import { OverseerError } from './errors.ts';
@@ -26,6 +26,9 @@ async function main(): Promise<number> {
   };
   process.on('SIGTERM', () => stop({ signal: 'SIGTERM' }));
   process.on('SIGINT', () => stop({ signal: 'SIGINT' }));
+  // SIGHUP reloads the config (Node's default would end the process); before the start there is nothing to reload.
+  let reload = () => {};
+  process.on('SIGHUP', () => reload());
 
   const argv = process.argv.slice(2);
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -33,9 +36,10 @@ async function main(): Promise<number> {
     return EXIT.ok;
   }
   const boot = createLogger('info');
+  const sources = { argv, env: process.env, cwd: process.cwd() };
   let config;
   try {
-    config = loadConfig({ argv, env: process.env, cwd: process.cwd() });
+    config = loadConfig(sources);
   } catch (err) {
     if (!(err instanceof OverseerError)) throw err;
     boot.fatal({ code: err.code, problems: err.problems }, 'invalid configuration; nothing started');
@@ -69,7 +73,11 @@ async function main(): Promise<number> {
       () => stopped(EXIT.failed),
     );
   };
-  const supervisor = new Supervisor({ config, log, onFatal: (why) => stop({ fatal: why }) });
+  const supervisor = new Supervisor({ config, log, sources, onFatal: (why) => stop({ fatal: why }) });
+  reload = () => {
+    log.info({ signal: 'SIGHUP' }, 'reloading the config');
+    supervisor.reload().catch((err: unknown) => log.error({ err }, 'config reload failed'));
+  };
   // A bug must not leave threads and the private Redis behind: log it and stop in order.
   process.on('uncaughtException', (err) => stop({ fatal: `uncaught exception: ${err.stack ?? err.message}` }));
   process.on('unhandledRejection', (err) => stop({ fatal: `unhandled rejection: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}` }));

@@ -30,6 +30,13 @@ export interface PoolSpec {
   readonly workerData?: unknown;
 }
 
+/**
+ * A loop holds its thread for good, so a loop pool's threads are never idle, except one whose loop
+ * was retired by a shrink: it ends this long after.
+ */
+const RETIRED_THREAD_MS = 1_000;
+const idleTimeoutOf = (size: PoolSize) => (size.loops > 0 ? RETIRED_THREAD_MS : size.idleTimeoutMs);
+
 const BACKOFF_FIRST_MS = 100;
 const BACKOFF_MAX_MS = 30_000;
 /** A loop that ran this long before failing starts its backoff over. */
@@ -42,6 +49,8 @@ const READY_TIMEOUT_MS = 30_000;
 export const THREAD_NICE = 10;
 
 interface LoopSlot {
+  /** Asked to stop for good: the pool shrank. */
+  retired: boolean;
   stop: MessagePort | undefined;
   running: Promise<unknown> | undefined;
   restarts: number;
@@ -49,9 +58,15 @@ interface LoopSlot {
   timer: NodeJS.Timeout | undefined;
 }
 
+const newSlot = (): LoopSlot => ({ retired: false, stop: undefined, running: undefined, restarts: 0, failures: 0, timer: undefined });
+
+/** How large a pool is: what resize() changes while it runs. */
+export type PoolSize = Pick<PoolSpec, 'minThreads' | 'maxThreads' | 'loops' | 'idleTimeoutMs'>;
+
 /** One service's thread pool. */
 export class ServicePool {
-  readonly spec: PoolSpec;
+  /** How it was built, with its size as it is now. */
+  spec: PoolSpec;
   readonly #pool: Piscina;
   readonly #metrics: RegionSink;
   readonly #supervisor: Handles<'web'>;
@@ -59,6 +74,8 @@ export class ServicePool {
   readonly #threads = new Set<number>();
   readonly #threadListeners: ((threads: number) => void)[] = [];
   readonly #loops: LoopSlot[];
+  /** Loops a shrink retired, by slot, until they have ended. */
+  readonly #retiring = new Map<number, Promise<void>>();
   #closing = false;
   #ready: { resolve: () => void; reject: (err: Error) => void } | undefined;
 
@@ -67,12 +84,12 @@ export class ServicePool {
     this.#metrics = metrics;
     this.#supervisor = supervisor;
     this.#log = log.child({ service: spec.service });
-    this.#loops = Array.from({ length: spec.loops }, () => ({ stop: undefined, running: undefined, restarts: 0, failures: 0, timer: undefined }));
+    this.#loops = Array.from({ length: spec.loops }, newSlot);
     this.#pool = new Piscina({
       filename: spec.filename,
       minThreads: spec.minThreads,
       maxThreads: spec.maxThreads,
-      idleTimeout: spec.idleTimeoutMs,
+      idleTimeout: idleTimeoutOf(spec),
       concurrentTasksPerWorker: 1,
       recordTiming: false,
       niceIncrement: THREAD_NICE,
@@ -113,6 +130,52 @@ export class ServicePool {
    */
   run(task: unknown, name: string, options: { transferList?: readonly object[]; signal?: AbortSignal } = {}): Promise<unknown> {
     return this.#pool.run(task, { name, ...(options.transferList ? { transferList: options.transferList as never } : {}), ...(options.signal ? { signal: options.signal } : {}) });
+  }
+
+  /**
+   * Changes the pool's size while it runs. More loops start at once, on new threads; loops beyond
+   * the new count finish their work (a batch) and return, and their threads end. A task pool
+   * grows to minThreads at once and, above it, with its tasks; threads above minThreads end after
+   * idleTimeoutMs without a task.
+   */
+  resize(size: PoolSize): void {
+    const was = this.spec;
+    this.spec = { ...was, ...size };
+    // piscina reads these live, at each spawn and each idle check.
+    const options = this.#pool.options as { minThreads: number; maxThreads: number; idleTimeout: number };
+    options.maxThreads = size.maxThreads;
+    options.minThreads = size.minThreads;
+    options.idleTimeout = idleTimeoutOf(size);
+    while (this.#loops.length < size.loops) {
+      const state = newSlot();
+      const slot = this.#loops.push(state) - 1;
+      // A slot's processing list is its own: a new loop in it waits for the retiring one to end.
+      const retiring = this.#retiring.get(slot);
+      if (retiring === undefined) this.#runLoop(slot);
+      else {
+        void retiring.then(() => {
+          if (!this.#closing && !state.retired && this.#loops[slot] === state) this.#runLoop(slot);
+        });
+      }
+    }
+    this.#loops.slice(size.loops).forEach((state, i) => {
+      state.retired = true;
+      clearTimeout(state.timer);
+      state.stop?.postMessage(STOP);
+      const slot = size.loops + i;
+      const ended = Promise.resolve(state.running).then(() => {
+        if (this.#retiring.get(slot) === ended) this.#retiring.delete(slot);
+      });
+      this.#retiring.set(slot, ended);
+    });
+    this.#loops.length = Math.min(this.#loops.length, size.loops);
+    // A thread is reaped only as a task ends on it: one short task on each thread starts the
+    // idle clock of those above the minimum, and spawns threads up to it.
+    if (size.loops === 0 && (size.minThreads !== was.minThreads || size.idleTimeoutMs !== was.idleTimeoutMs)) {
+      const touches = Math.min(size.maxThreads, Math.max(size.minThreads, this.#threads.size));
+      for (let i = 0; i < touches; i++) this.#pool.run(null, { name: 'noop' }).catch(() => {});
+    }
+    this.#log.info({ min_threads: size.minThreads, max_threads: size.maxThreads, loops: size.loops, idle_timeout_ms: size.idleTimeoutMs }, 'pool resized');
   }
 
   /** Calls listener with the thread count whenever a thread comes or goes. */
@@ -172,6 +235,10 @@ export class ServicePool {
       state.stop = undefined;
       state.running = undefined;
       if (this.#closing) return;
+      if (state.retired) {
+        this.#log.info({ slot }, 'service loop retired');
+        return;
+      }
       this.#loopFailed(slot, err ?? new Error('the loop returned without being asked to stop'), Date.now() - startedAt);
     };
     state.running = this.#pool.run(task, { name: 'loop', transferList: [port2] as never }).then(
@@ -213,6 +280,7 @@ export class ServicePool {
     }
     const work = Promise.allSettled([
       ...this.#loops.map((s) => s.running),
+      ...this.#retiring.values(),
       this.#pool.close({ force: false }),
     ]).then(() => true);
     let timer: NodeJS.Timeout | undefined;

@@ -4,6 +4,8 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Config } from './config/schema.ts';
+import { loadConfig, type ConfigSources } from './config/load.ts';
+import { applyLive, configChanges, type ConfigChange, type ReloadResult } from './config/reload.ts';
 import { SERVICES, type PooledService, type ServiceName } from './services/names.ts';
 import type { Listener, NodeContext, Service } from './services/service.ts';
 import { callbackReceiver } from './services/callback-receiver.ts';
@@ -24,7 +26,7 @@ import { createLockBuffer, openWriteLock } from './storage/write-lock.ts';
 import { bindProblem, closeServer, createMetricsServer, listen } from './web/metrics-server.ts';
 import { findProgram } from './system/programs.ts';
 import { OverseerError } from './errors.ts';
-import type { Logger } from './logger.ts';
+import { createLevelBuffer, setSharedLevel, type Logger } from './logger.ts';
 
 /** The services, in start order: web last, so that its API answers once what it reads is up. */
 const MODULES: readonly Service<never>[] = [callbackReceiver, dispatcher, websockets, web] as Service<never>[];
@@ -48,6 +50,17 @@ export interface SupervisorOptions {
   readonly workerFiles?: Partial<Record<PooledService, string>>;
   /** Called when something the node cannot run without fails after start (the private Redis exits). */
   readonly onFatal?: (why: string) => void;
+  /** Where the config came from: reload() reads it again from there. */
+  readonly sources?: ConfigSources;
+}
+
+/** What a config reload did. */
+export interface ReloadOutcome {
+  /** applied: every change (or none) took effect; partial: some need a restart; invalid: the file has errors, nothing changed. */
+  readonly result: ReloadResult;
+  readonly applied: readonly ConfigChange[];
+  readonly needs_restart: readonly ConfigChange[];
+  readonly problems: readonly string[];
 }
 
 interface Deferred {
@@ -63,7 +76,7 @@ function metricsListener(sources: readonly FamilySource[], log: Logger): Listene
 
 /** One node's supervisor. */
 export class Supervisor {
-  readonly config: Config;
+  #config: Config;
   readonly metrics: Readonly<Record<ServiceName, ServiceMetrics>>;
   readonly #log: Logger;
   readonly #files: Readonly<Record<PooledService, string>>;
@@ -73,18 +86,31 @@ export class Supervisor {
   readonly #started: Deferred[] = [];
   readonly #pools = new Map<ServiceName, ServicePool>();
   readonly #sqliteLock = createLockBuffer();
+  readonly #logLevel: SharedArrayBuffer;
+  readonly #sources: ConfigSources | undefined;
+  readonly #onReload: ((changed: ReadonlySet<string>) => void | Promise<void>)[] = [];
+  #reloading: Promise<ReloadOutcome> | undefined;
+  /** Every service has started (and the node is not stopping). */
+  #up = false;
   #redisUrl = '';
   #starting: Promise<void> | undefined;
   #closing: Promise<boolean> | undefined;
 
   constructor(options: SupervisorOptions) {
-    this.config = options.config;
+    this.#config = options.config;
     this.#log = options.log;
+    this.#sources = options.sources;
+    this.#logLevel = createLevelBuffer(options.config.log_level);
     this.#files = { ...WORKER_FILES, ...options.workerFiles };
     this.#onFatal = options.onFatal ?? ((why) => this.#log.fatal(why));
     const peers = this.config.cluster.peers.map((p) => p.name);
     this.metrics = Object.fromEntries(SERVICES.map((s) => [s, new ServiceMetrics(s, layoutOf(s, peers))])) as Record<ServiceName, ServiceMetrics>;
     this.#own = (this.metrics.web as ServiceMetrics<'web'>).localRecorder('supervisor').metrics;
+  }
+
+  /** The config in force (a reload changes what applies live). */
+  get config(): Config {
+    return this.#config;
   }
 
   /** The Redis this node uses (the private one's unix:// URL when redis_url is empty). */
@@ -138,14 +164,18 @@ export class Supervisor {
     const { applied, version } = await storage.migrate();
     this.#log.info({ database: storage.location, schema_version: version, applied }, 'database ready');
 
+    const supervisor = this;
     const node: NodeContext = {
-      config: c,
+      get config() {
+        return supervisor.config;
+      },
       version: VERSION,
       log: this.#log,
       redisUrl: this.#redisUrl,
       redis,
       storage,
       sqliteLock: this.#sqliteLock,
+      logLevel: this.#logLevel,
       metrics: this.metrics,
       sources,
       own: this.#own,
@@ -161,6 +191,8 @@ export class Supervisor {
         return pool;
       },
       defer: (what, close) => this.#defer(what, close),
+      onReload: (apply) => this.#onReload.push(apply),
+      reload: () => this.reload(),
       checkpoint: () => this.#checkpoint(),
       onFatal: this.#onFatal,
     };
@@ -173,6 +205,7 @@ export class Supervisor {
     }
     this.#checkpoint();
     const ports = Object.fromEntries(SERVICES.map((s) => [s, `${c.services[s].bind}:${c.services[s].port}`]));
+    this.#up = true;
     this.#log.info({ ports }, 'ready');
   }
 
@@ -205,6 +238,52 @@ export class Supervisor {
       }),
     );
     return results.flat();
+  }
+
+  /**
+   * Reads the config file and environment again (SIGHUP, POST /api/v2/config/reload/). Keys that
+   * apply live change now; the others are logged one per key and wait for a restart; a file with
+   * errors changes nothing. One reload at a time: a second one waits for the first.
+   */
+  reload(): Promise<ReloadOutcome> {
+    const run = async (): Promise<ReloadOutcome> => {
+      await this.#reloading?.catch(() => {});
+      const outcome = await this.#reload();
+      const own = this.#own;
+      own.configReloads.labels(outcome.result).inc();
+      if (outcome.result !== 'invalid') own.configReloadedAt.set(Date.now() / 1000);
+      return outcome;
+    };
+    this.#reloading = run();
+    return this.#reloading;
+  }
+
+  async #reload(): Promise<ReloadOutcome> {
+    const refused = (problems: string[]): ReloadOutcome => {
+      this.#log.warn({ problems }, 'config reload refused; the node goes on with its current config');
+      return { result: 'invalid', applied: [], needs_restart: [], problems };
+    };
+    if (this.#sources === undefined) return refused(['this node was not started from a config file']);
+    if (!this.#up || this.#closing !== undefined) return refused(['the node is starting or stopping; reload once it is up']);
+    let next: Config;
+    try {
+      next = loadConfig(this.#sources);
+    } catch (err) {
+      return refused(err instanceof OverseerError ? [...err.problems] : [String(err)]);
+    }
+    const changes = configChanges(this.#config, next);
+    const applied = changes.filter((c) => c.live);
+    const needsRestart = changes.filter((c) => !c.live);
+    for (const c of needsRestart) this.#log.warn({ key: c.key, running: c.from, file: c.to }, `config reload: ${c.key} changed; it takes effect at the next restart`);
+    this.#config = applyLive(this.#config, next, changes);
+    if (applied.some((c) => c.key === 'log_level')) {
+      this.#log.level = this.#config.log_level;
+      setSharedLevel(this.#logLevel, this.#config.log_level);
+    }
+    const changed = new Set(applied.map((c) => c.key));
+    if (changed.size > 0) for (const apply of this.#onReload) await apply(changed);
+    this.#log.info({ applied: applied.map((c) => ({ key: c.key, from: c.from, to: c.to })), needs_restart: needsRestart.map((c) => c.key) }, 'config reloaded');
+    return { result: needsRestart.length > 0 ? 'partial' : 'applied', applied, needs_restart: needsRestart, problems: [] };
   }
 
   /**

@@ -26,14 +26,31 @@ export function stopSignal(port: MessagePort): AbortSignal {
 /** What every service thread is told (each service's settings add their own). */
 export interface ThreadSettings {
   readonly nodeName: string;
-  readonly logLevel: string;
+  /** The node's log level, shared: it follows config reloads (see followLevel in src/logger.ts). */
+  readonly logLevel: SharedArrayBuffer;
   readonly redisUrl: string;
 }
 
-/** One dispatcher task as handed to a thread: the queued task (parsed) and, for a job, a port on which the dispatcher may say CANCEL or STOP. */
+/** What a dispatcher task reads of the config that a reload may change: it travels with each task. */
+export interface TaskLimits {
+  /** This node's capacity in forks. */
+  readonly capacity: number;
+  /** Jobs this node runs at once at most (max_workers less one thread kept for the managers). */
+  readonly maxJobs: number;
+  readonly managerTimeoutMs: number;
+  readonly managerGraceMs: number;
+  /** retention.days: finished jobs older than this are deleted (0: kept). */
+  readonly retentionDays: number;
+}
+
+/**
+ * One dispatcher task as handed to a thread: the queued task (parsed), the limits in force now and,
+ * for a job, a port on which the dispatcher may say CANCEL or STOP.
+ */
 export interface TaskMessage {
   readonly task: { readonly id: string; readonly args: TaskArgs };
   readonly control: MessagePort | undefined;
+  readonly limits: TaskLimits;
 }
 
 /** Sent on a running job's control port: the user canceled it. */

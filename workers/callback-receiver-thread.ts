@@ -8,11 +8,12 @@ import { createRedis } from '../src/redis/connect.ts';
 import { EventQueue } from '../src/redis/event-queue.ts';
 import { openStorage } from '../src/storage/open.ts';
 import { openWriteLock } from '../src/storage/write-lock.ts';
-import { createLogger } from '../src/logger.ts';
+import { createLogger, followLevel } from '../src/logger.ts';
 
 export const metrics = threadMetrics('callback_receiver');
 const settings = workerData as ReceiverSettings;
-const log = createLogger(settings.logLevel, { node: settings.nodeName, service: 'callback_receiver', thread: threadId });
+const log = createLogger('info', { node: settings.nodeName, service: 'callback_receiver', thread: threadId });
+followLevel(log, settings.logLevel);
 
 /** The receiver loop (piscina task `loop`): runs until the supervisor stops it. */
 export async function loop(task: LoopTask): Promise<void> {

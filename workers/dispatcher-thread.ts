@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 import { threadMetrics } from './thread-metrics.ts';
 import { runPlaybook, type RunOutcome } from './jobs/run-playbook.ts';
 import { updateProject } from './jobs/update-project.ts';
-import { CANCEL, type TaskMessage } from '../src/task-messages.ts';
+import { CANCEL, type TaskLimits, type TaskMessage } from '../src/task-messages.ts';
 import type { DispatcherSettings } from '../src/services/dispatcher.ts';
 import type { ManagerName } from '../src/dispatch/task-names.ts';
 import { createRedis } from '../src/redis/connect.ts';
@@ -26,11 +26,13 @@ import { runWorkflowManager } from '../src/control/workflow-manager.ts';
 import { cleanupJobs, removeOrphanDirs, type CleanupCounts } from '../src/control/retention.ts';
 import type { Job, JobStatus } from '../src/control/model.ts';
 import { stopLeftovers } from '../src/system/leftovers.ts';
-import { createLogger } from '../src/logger.ts';
+import { createLogger, followLevel } from '../src/logger.ts';
 
 export const metrics = threadMetrics('dispatcher');
 const settings = workerData as DispatcherSettings;
-const log = createLogger(settings.logLevel, { node: settings.nodeName, service: 'dispatcher', thread: threadId });
+const log = createLogger('info', { node: settings.nodeName, service: 'dispatcher', thread: threadId });
+/** An idle pool thread runs no timers: each task looks at the shared log level first. */
+const followLogLevel = followLevel(log, settings.logLevel);
 
 interface Context {
   readonly redis: Redis;
@@ -42,6 +44,7 @@ let context: Promise<Context> | undefined;
 
 /** This thread's connections, opened by its first task and kept while the thread lives. */
 function connect(): Promise<Context> {
+  followLogLevel();
   context ??= (async () => {
     const redis = createRedis(settings.redisUrl, `overseer:dispatcher:${threadId}`, { maxRetriesPerRequest: 1 });
     redis.on('error', (err: Error) => log.warn({ err }, 'redis connection error'));
@@ -54,24 +57,24 @@ function connect(): Promise<Context> {
   return context;
 }
 
-function managerEnv(ctx: Context): ManagerEnv {
+function managerEnv(ctx: Context, limits: TaskLimits): ManagerEnv {
   const submit: ManagerEnv['submit'] = (name, args, options) => ctx.queue.submit(name, args, options);
   return {
     store: ctx.store,
     node: settings.nodeName,
-    capacity: settings.capacity,
-    maxJobs: settings.maxJobs,
+    capacity: limits.capacity,
+    maxJobs: limits.maxJobs,
     submit,
     cancel: (job: Job) => cancelJob({ store: ctx.store, submit, publish: (c, m) => ctx.redis.publish(c, m) }, job),
-    deadline: Date.now() + settings.managerTimeoutMs,
+    deadline: Date.now() + limits.managerTimeoutMs,
   };
 }
 
 /** Runs a manager under its cluster lock, and records its run; 'skipped' when another run holds the lock. */
-async function manage<R extends { timedOut: boolean }>(name: ManagerName, run: (env: ManagerEnv) => Promise<R>, record: (r: R) => void): Promise<R | 'skipped'> {
+async function manage<R extends { timedOut: boolean }>(name: ManagerName, limits: TaskLimits, run: (env: ManagerEnv) => Promise<R>, record: (r: R) => void): Promise<R | 'skipped'> {
   const ctx = await connect();
-  const ttl = settings.managerTimeoutMs + settings.managerGraceMs;
-  const outcome = await withClusterLock(ctx.redis, name, ttl, () => run(managerEnv(ctx)));
+  const ttl = limits.managerTimeoutMs + limits.managerGraceMs;
+  const outcome = await withClusterLock(ctx.redis, name, ttl, () => run(managerEnv(ctx, limits)));
   if (!outcome.ran) {
     metrics.managerSkipped.labels(name).inc();
     return 'skipped';
@@ -81,13 +84,13 @@ async function manage<R extends { timedOut: boolean }>(name: ManagerName, run: (
   if (outcome.askedAgain) await ctx.queue.submit(name, {}, { once: true });
   if (outcome.value.timedOut) {
     metrics.managerTimeouts.labels(name, 'stopped_early').inc();
-    log.warn({ manager: name, timeout_ms: settings.managerTimeoutMs }, 'manager run reached its timeout; the next run goes on from here');
+    log.warn({ manager: name, timeout_ms: limits.managerTimeoutMs }, 'manager run reached its timeout; the next run goes on from here');
   }
   return outcome.value;
 }
 
-export function task_manager(_msg: TaskMessage) {
-  return manage('task_manager', runTaskManager, (r) => {
+export function task_manager(msg: TaskMessage) {
+  return manage('task_manager', msg.limits, runTaskManager, (r) => {
     const m = metrics;
     m.tmGetTasksSeconds.set(r.getTasksSeconds);
     m.tmProcessRunningSeconds.set(r.processRunningSeconds);
@@ -104,8 +107,8 @@ export function task_manager(_msg: TaskMessage) {
   });
 }
 
-export function dependency_manager(_msg: TaskMessage) {
-  return manage('dependency_manager', runDependencyManager, (r) => {
+export function dependency_manager(msg: TaskMessage) {
+  return manage('dependency_manager', msg.limits, runDependencyManager, (r) => {
     metrics.dmGetTasksSeconds.set(r.getTasksSeconds);
     metrics.dmGenerateDependenciesSeconds.set(r.generateDependenciesSeconds);
     metrics.dmScheduleSeconds.set(r.scheduleSeconds);
@@ -115,8 +118,8 @@ export function dependency_manager(_msg: TaskMessage) {
   });
 }
 
-export function workflow_manager(_msg: TaskMessage) {
-  return manage('workflow_manager', runWorkflowManager, (r) => {
+export function workflow_manager(msg: TaskMessage) {
+  return manage('workflow_manager', msg.limits, runWorkflowManager, (r) => {
     metrics.wmGetTasksSeconds.set(r.getTasksSeconds);
     metrics.wmSpawnSeconds.set(r.spawnSeconds);
     metrics.wmScheduleSeconds.set(r.scheduleSeconds);
@@ -143,13 +146,14 @@ export async function cleanup_jobs(msg: TaskMessage): Promise<string> {
   const stop = new AbortController();
   msg.control?.on('message', () => stop.abort());
   try {
-    if (settings.retentionDays === 0) return 'off';
+    const days = msg.limits.retentionDays;
+    if (days === 0) return 'off';
     const ctx = await connect();
     // A connection of its own, for this run only: the cleanup is daily.
     const storage = openStorage(settings.databaseUrl, settings.dataDir, { writeLock: openWriteLock(settings.sqliteLock) });
     try {
       const outcome = await withClusterLock(ctx.redis, 'cleanup_jobs', CLEANUP_LOCK_MS, () =>
-        cleanupJobs(storage, { days: settings.retentionDays, dataDir: settings.dataDir, signal: stop.signal, onProgress: ({ batch }) => recordCleanup(batch) }),
+        cleanupJobs(storage, { days, dataDir: settings.dataDir, signal: stop.signal, onProgress: ({ batch }) => recordCleanup(batch) }),
       );
       const orphans = stop.signal.aborted ? 0 : await removeOrphanDirs(storage, settings.dataDir);
       recordCleanup({ jobs: 0, events: 0, hostSummaries: 0, dirs: orphans });

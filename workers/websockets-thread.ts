@@ -10,7 +10,7 @@ import { waitForStop } from './service-loop.ts';
 import { stopSignal, type LoopTask } from '../src/task-messages.ts';
 import type { RelaySettings } from '../src/services/websockets.ts';
 import { createRedis } from '../src/redis/connect.ts';
-import { createLogger, type Logger } from '../src/logger.ts';
+import { createLogger, followLevel, type Logger } from '../src/logger.ts';
 import { SNAPSHOT_CHANNEL } from '../src/cluster/snapshot.ts';
 import { MAX_FRAME_BYTES, RELAY_PATH, signMessage } from '../src/cluster/relay-protocol.ts';
 import type { Handles } from '../src/metrics/recorder.ts';
@@ -19,7 +19,8 @@ const settings = workerData as RelaySettings;
 const peerNames = settings.peers.map((p) => p.name);
 
 export const metrics = threadMetrics('websockets', peerNames);
-const log = createLogger(settings.logLevel, { node: settings.nodeName, service: 'websockets', thread: threadId });
+const log = createLogger('info', { node: settings.nodeName, service: 'websockets', thread: threadId });
+followLevel(log, settings.logLevel);
 
 /** First reconnection delay; it doubles with each failed attempt up to RECONNECT_MAX_MS. */
 const RECONNECT_FIRST_MS = 500;

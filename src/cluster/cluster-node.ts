@@ -75,6 +75,11 @@ export class ClusterNode {
     return listInstances(this.#o.redis, await this.view());
   }
 
+  /** Writes this node's snapshots every intervalMs from now on (a config reload). */
+  setSnapshotInterval(intervalMs: number): void {
+    this.#writer.setInterval(intervalMs);
+  }
+
   /** Stops writing and relaying. Idempotent. */
   async close(): Promise<void> {
     await this.#writer.close();

@@ -22,12 +22,14 @@ export interface SnapshotWriterOptions {
  */
 export class SnapshotWriter {
   readonly #o: SnapshotWriterOptions;
+  #intervalMs: number;
   #timer: NodeJS.Timeout | undefined;
   #inFlight: Promise<void> | undefined;
   #closed = false;
 
   constructor(options: SnapshotWriterOptions) {
     this.#o = options;
+    this.#intervalMs = options.intervalMs;
   }
 
   /** Writes now, then every interval; a write still running when the next is due makes that one skip. */
@@ -40,12 +42,24 @@ export class SnapshotWriter {
       }
     };
     tick();
-    this.#timer = setInterval(tick, this.#o.intervalMs);
+    this.#timer = setInterval(tick, this.#intervalMs);
+    this.#tick = tick;
+  }
+
+  #tick: (() => void) | undefined;
+
+  /** Writes every intervalMs from now on (a config reload); snapshots carry the interval, so readers judge their age by it. */
+  setInterval(intervalMs: number): void {
+    this.#intervalMs = intervalMs;
+    if (this.#timer === undefined || this.#closed || this.#tick === undefined) return;
+    clearInterval(this.#timer);
+    this.#timer = setInterval(this.#tick, intervalMs);
   }
 
   /** Takes and writes one snapshot of every service. */
   async writeOnce(): Promise<void> {
-    const { redis, node, version, intervalMs, sources, metrics } = this.#o;
+    const { redis, node, version, sources, metrics } = this.#o;
+    const intervalMs = this.#intervalMs;
     const started = performance.now();
     const tx = redis.multi();
     let at = Date.now();

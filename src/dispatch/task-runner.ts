@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 import { MANAGERS, type ManagerName, type TaskName } from './task-names.ts';
 import type { Handles } from '../metrics/recorder.ts';
 import type { ServicePool } from '../service-pool.ts';
-import { CANCEL, STOP, type TaskMessage } from '../task-messages.ts';
+import { CANCEL, STOP, type TaskLimits, type TaskMessage } from '../task-messages.ts';
 import { createRedis } from '../redis/connect.ts';
 import type { ControlStore } from '../control/store.ts';
 import { CANCEL_CHANNEL } from '../control/cancel.ts';
@@ -27,6 +27,12 @@ export interface TaskRunnerOptions {
   /** The supervisor's own dispatcher metrics (pool gauges, task counts). */
   readonly metrics: Handles<'dispatcher'>;
   readonly log: Logger;
+  readonly settings: RunnerSettings;
+}
+
+/** What the runner reads of the config; configure() changes it while the node runs. */
+export interface RunnerSettings {
+  /** This node's capacity in forks. */
   readonly capacity: number;
   /** How often each manager is queued. */
   readonly scheduleMs: number;
@@ -34,8 +40,8 @@ export interface TaskRunnerOptions {
   readonly gatherMs: number;
   readonly managerTimeoutMs: number;
   readonly managerGraceMs: number;
-  /** Queues the cleanup (retention.days) once a day, the first time CLEANUP_FIRST_MS after start. */
-  readonly cleanupDaily?: boolean;
+  /** retention.days: the daily cleanup deletes finished jobs older than this (0: it does nothing). */
+  readonly retentionDays: number;
 }
 
 interface Running {
@@ -64,7 +70,9 @@ export class TaskRunner {
   readonly #o: TaskRunnerOptions;
   readonly #m: Handles<'dispatcher'>;
   readonly #log: Logger;
-  readonly #slots: number;
+  #s: RunnerSettings;
+  /** The manager and gather timers, set anew when their intervals change; the daily cleanup's stay. */
+  #armed: NodeJS.Timeout[] = [];
   readonly #running = new Map<string, Running>();
   readonly #timers: NodeJS.Timeout[] = [];
   #commands: Redis | undefined;
@@ -91,7 +99,7 @@ export class TaskRunner {
     this.#o = options;
     this.#m = options.metrics;
     this.#log = options.log.child({ service: 'dispatcher' });
-    this.#slots = options.pool.spec.maxThreads;
+    this.#s = options.settings;
     this.#stopping = new Promise((resolve) => (this.#stop = () => resolve([])));
     options.pool.onThreads((n) => this.#onThreads(n));
   }
@@ -115,22 +123,53 @@ export class TaskRunner {
     this.#subscriber.on('message', (_channel: string, message: string) => this.#cancel(Number(message)));
 
     this.#loop = this.#takeLoop(new TaskQueue(this.#blocking, node));
-    // Spread the managers over the interval, as AWX spreads its schedule.
-    MANAGERS.forEach((name, i) => {
-      const first = setTimeout(() => {
-        this.#schedule(name);
-        this.#timers.push(setInterval(() => this.#schedule(name), this.#o.scheduleMs));
-      }, (i * this.#o.scheduleMs) / MANAGERS.length);
-      this.#timers.push(first);
-    });
-    if (this.#o.cleanupDaily === true) {
-      this.#timers.push(setTimeout(() => {
-        this.#schedule('cleanup_jobs');
-        this.#timers.push(setInterval(() => this.#schedule('cleanup_jobs'), CLEANUP_EVERY_MS));
-      }, CLEANUP_FIRST_MS));
-    }
-    this.#timers.push(setInterval(() => void this.#gather(), this.#o.gatherMs));
+    this.#arm();
+    // The cleanup runs whatever retention.days says now; with 0 it does nothing.
+    this.#timers.push(setTimeout(() => {
+      this.#schedule('cleanup_jobs');
+      this.#timers.push(setInterval(() => this.#schedule('cleanup_jobs'), CLEANUP_EVERY_MS));
+    }, CLEANUP_FIRST_MS));
     void this.#gather();
+  }
+
+  /** Jobs this node runs at once at most: the pool's threads less one kept for the managers. */
+  get maxJobs(): number {
+    return Math.max(1, this.#slots - 1);
+  }
+
+  /** Tasks that run at once: one a thread, as many as the pool may have. */
+  get #slots(): number {
+    return this.#o.pool.spec.maxThreads;
+  }
+
+  /** The managers on their schedule, spread over the interval as AWX spreads it, and the gathering. */
+  #arm(): void {
+    for (const t of this.#armed) clearTimeout(t);
+    const timers: NodeJS.Timeout[] = [];
+    const { scheduleMs, gatherMs } = this.#s;
+    MANAGERS.forEach((name, i) => {
+      timers.push(setTimeout(() => {
+        this.#schedule(name);
+        timers.push(setInterval(() => this.#schedule(name), scheduleMs));
+      }, (i * scheduleMs) / MANAGERS.length));
+    });
+    timers.push(setInterval(() => void this.#gather(), gatherMs));
+    this.#armed = timers;
+  }
+
+  /** New settings from a config reload: tasks taken from now on get the new limits, and the pool's new size is used at once. */
+  configure(settings: RunnerSettings): void {
+    const was = this.#s;
+    this.#s = settings;
+    if (settings.scheduleMs !== was.scheduleMs || settings.gatherMs !== was.gatherMs) this.#arm();
+    this.#slotFreed?.(); // a take waiting for a free thread looks again: the pool may be larger
+    void this.#gather();
+  }
+
+  /** What a task reads of the config, as it stands when the task is handed over. */
+  #limits(): TaskLimits {
+    const s = this.#s;
+    return { capacity: s.capacity, maxJobs: this.maxJobs, managerTimeoutMs: s.managerTimeoutMs, managerGraceMs: s.managerGraceMs, retentionDays: s.retentionDays };
   }
 
   /**
@@ -194,15 +233,15 @@ export class TaskRunner {
     const channel = hasControl(task) ? new MessageChannel() : undefined;
     this.#account();
     this.#running.set(task.id, { task, control: channel?.port1 });
-    const message: TaskMessage = { task, control: channel?.port2 };
+    const message: TaskMessage = { task, control: channel?.port2, limits: this.#limits() };
     const isManager = (MANAGERS as readonly string[]).includes(task.name);
     const abandon = new AbortController();
     const watchdog = isManager
       ? setTimeout(() => {
           this.#m.managerTimeouts.labels(task.name as ManagerName, 'abandoned').inc();
-          this.#log.error({ task: task.name, timeout_ms: this.#o.managerTimeoutMs, grace_ms: this.#o.managerGraceMs }, 'manager overran its timeout and grace period; its thread is stopped');
+          this.#log.error({ task: task.name, timeout_ms: message.limits.managerTimeoutMs, grace_ms: message.limits.managerGraceMs }, 'manager overran its timeout and grace period; its thread is stopped');
           abandon.abort();
-        }, this.#o.managerTimeoutMs + this.#o.managerGraceMs)
+        }, message.limits.managerTimeoutMs + message.limits.managerGraceMs)
       : undefined;
     const began = performance.now();
     this.#o.pool
@@ -283,9 +322,9 @@ export class TaskRunner {
         this.#finishedCountDue = began + took + FINISHED_COUNT_SPACING * took;
       }
       m.taskQueueLength.set(length);
-      m.instanceCapacity.set(this.#o.capacity);
+      m.instanceCapacity.set(this.#s.capacity);
       m.instanceConsumed.set(used.consumed);
-      m.instanceRemaining.set(Math.max(0, this.#o.capacity - used.consumed));
+      m.instanceRemaining.set(Math.max(0, this.#s.capacity - used.consumed));
       m.runningJobs.set(used.jobs);
       m.pendingJobs.set(active.byStatus.pending ?? 0);
       const counts: Partial<Record<string, number>> = { ...active.byStatus, ...this.#finished };
@@ -304,7 +343,7 @@ export class TaskRunner {
     if (this.#closing) return true;
     this.#closing = true;
     this.#stop();
-    for (const t of this.#timers) clearTimeout(t);
+    for (const t of [...this.#timers, ...this.#armed]) clearTimeout(t);
     this.#slotFreed?.();
     for (const r of this.#running.values()) r.control?.postMessage(STOP);
     let timer: NodeJS.Timeout | undefined;

@@ -6,6 +6,7 @@ import { POOLED_SERVICES, type ServiceName } from '../services/names.ts';
 import { MANAGERS, TASK_NAMES } from '../dispatch/task-names.ts';
 import { DEAD_REASONS } from '../redis/event-queue.ts';
 import { REJECT_REASONS } from '../cluster/snapshot.ts';
+import { RELOAD_RESULTS } from '../config/reload.ts';
 import { FINISHED_STATUSES, JOB_STATUSES, JOB_TYPES } from '../control/model.ts';
 
 
@@ -105,6 +106,20 @@ export const CATALOG = [
     labels: [pooledService],
   }),
 
+  counter({
+    key: 'configReloads',
+    service: 'web',
+    name: 'overseer_config_reloads_total',
+    help: 'Config reloads (SIGHUP or POST /api/v2/config/reload/), by result: applied, partial (some keys need a restart), invalid (nothing changed).',
+    labels: [{ name: 'result', values: RELOAD_RESULTS }],
+  }),
+  gauge({
+    key: 'configReloadedAt',
+    service: 'web',
+    name: 'overseer_config_last_reload_timestamp_seconds',
+    help: 'When the config was last reloaded with at least part of it applied (Unix time; 0: never since start).',
+    combine: 'last',
+  }),
   counter({
     key: 'snapshotsWritten',
     service: 'web',

@@ -33,12 +33,12 @@ export const callbackReceiver: Service = {
         (err: unknown) => log.warn({ err }, 'cannot sample the queue length'),
       );
     void sample();
-    const sampler = setInterval(sample, c.snapshot_interval_ms);
+    let sampler = setInterval(sample, c.snapshot_interval_ms);
     node.defer('queue sampler', () => clearInterval(sampler));
 
     const settings: ReceiverSettings = {
       nodeName: c.node_name,
-      logLevel: c.log_level,
+      logLevel: node.logLevel,
       redisUrl: node.redisUrl,
       databaseUrl: c.database_url,
       dataDir: c.data_dir,
@@ -48,6 +48,16 @@ export const callbackReceiver: Service = {
       maxEventBytes: r.max_event_bytes,
       sqliteLock: node.sqliteLock,
     };
-    await node.startPool({ service: 'callback_receiver', minThreads: r.workers, maxThreads: r.workers, loops: r.workers, idleTimeoutMs: Infinity, workerData: settings });
+    const size = (workers: number) => ({ minThreads: workers, maxThreads: workers, loops: workers, idleTimeoutMs: Infinity });
+    const pool = await node.startPool({ service: 'callback_receiver', ...size(r.workers), workerData: settings });
+    node.onReload((changed) => {
+      const next = node.config;
+      // Retired loops commit their batch and empty their processing list before their threads end.
+      if (changed.has('services.callback_receiver.workers')) pool.resize(size(next.services.callback_receiver.workers));
+      if (changed.has('snapshot_interval_ms')) {
+        clearInterval(sampler);
+        sampler = setInterval(sample, next.snapshot_interval_ms);
+      }
+    });
   },
 };

@@ -11,6 +11,7 @@ import type { ServiceMetrics } from '../metrics/service-metrics.ts';
 import type { ServicePool, PoolSpec } from '../service-pool.ts';
 import type { Storage } from '../storage/storage.ts';
 import type { ServiceName } from './names.ts';
+import type { ReloadOutcome } from '../supervisor.ts';
 
 /** A service's listener: its port, bound before the node starts anything else. */
 export interface Listener {
@@ -22,6 +23,7 @@ export interface Listener {
 
 /** What every service's start is handed: the node's shared parts, all up by then. */
 export interface NodeContext {
+  /** The config in force: a reload changes it (see onReload). */
   readonly config: Config;
   readonly version: string;
   readonly log: Logger;
@@ -32,6 +34,8 @@ export interface NodeContext {
   readonly storage: Storage;
   /** The process-wide SQLite write lock every thread shares (src/storage/write-lock.ts). */
   readonly sqliteLock: SharedArrayBuffer;
+  /** The log level every thread follows (src/logger.ts followLevel). */
+  readonly logLevel: SharedArrayBuffer;
   readonly metrics: Readonly<Record<ServiceName, ServiceMetrics>>;
   /** What each service's port serves (its snapshots hold the same). */
   readonly sources: ReadonlyMap<ServiceName, readonly FamilySource[]>;
@@ -47,6 +51,13 @@ export interface NodeContext {
    * runs or is still starting; `close` resolves false when work did not finish within timeoutMs.
    */
   defer(what: string, close: (timeoutMs: number) => Promise<boolean | void> | boolean | void): void;
+  /**
+   * Registers what to do when a config reload changes keys that apply live; `changed` holds every
+   * such key that changed, and `config` already has their new values.
+   */
+  onReload(apply: (changed: ReadonlySet<string>) => void | Promise<void>): void;
+  /** Reloads the config file now (as SIGHUP does) and says what changed. */
+  reload(): Promise<ReloadOutcome>;
   /** Throws when the node has been asked to stop: a start under way gives up at its next step. */
   checkpoint(): void;
   /** Something the node cannot run without failed after start. */

@@ -16,7 +16,7 @@ export const websockets: Service = {
     const c = node.config;
     const settings: RelaySettings = {
       nodeName: c.node_name,
-      logLevel: c.log_level,
+      logLevel: node.logLevel,
       redisUrl: node.redisUrl,
       mode: c.cluster.mode,
       peers: c.cluster.peers,

@@ -17,6 +17,7 @@ import { MANAGERS } from '../../src/dispatch/task-names.ts';
 import { openStorage } from '../../src/storage/open.ts';
 import type { Storage } from '../../src/storage/storage.ts';
 import { createLockBuffer } from '../../src/storage/write-lock.ts';
+import { createLevelBuffer } from '../../src/logger.ts';
 import { ControlStore } from '../../src/control/store.ts';
 import { runTaskManager } from '../../src/control/task-manager.ts';
 import type { ManagerEnv } from '../../src/control/manager-env.ts';
@@ -37,19 +38,14 @@ const client = new Redis(redis.url);
 function settings(dataDir: string, databaseUrl = ''): DispatcherSettings {
   return {
     nodeName: 'bench',
-    logLevel: 'warn',
+    logLevel: createLevelBuffer('warn'),
     redisUrl: redis.url,
     databaseUrl,
     dataDir,
     sqliteLock: createLockBuffer(),
     callbackQueue: 'callback_tasks',
-    capacity: 1_000_000,
-    maxJobs: 1_000_000,
-    managerTimeoutMs: 300_000,
-    managerGraceMs: 60_000,
     ansibleRunner: 'ansible-runner',
     git: 'git',
-    retentionDays: 0,
   };
 }
 
@@ -81,7 +77,7 @@ async function ours(threads: number): Promise<number> {
   const metrics = new ServiceMetrics('dispatcher').localRecorder('bench').metrics;
   const dispatcher = new TaskRunner({
     node: 'bench', redisUrl: redis.url, dataDir, pool: p, store: new ControlStore(storage.sql), metrics, log,
-    capacity: 1, scheduleMs: 3_600_000, gatherMs: 3_600_000, managerTimeoutMs: 300_000, managerGraceMs: 60_000,
+    settings: { capacity: 1, scheduleMs: 3_600_000, gatherMs: 3_600_000, managerTimeoutMs: 300_000, managerGraceMs: 60_000, retentionDays: 0 },
   });
   const t0 = performance.now();
   await dispatcher.start();

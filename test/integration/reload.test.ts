@@ -1,0 +1,107 @@
+// SIGHUP as an operator uses it: edit the config file, send the signal, and the node changes what
+// can change live, without a restart and without losing or repeating an event.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createRedis } from '../../src/redis/connect.ts';
+import { startNode, writeTestConfig, tempDir, scrape, sampleValue, type NodeUnderTest } from '../helpers/node-process.ts';
+import { pushEvents, syntheticEvents } from '../helpers/events.ts';
+import { waitFor } from '../helpers/wait-for.ts';
+
+/** Rewrites the node's config file with `change` applied to its JSON, then sends SIGHUP. */
+function edit(node: NodeUnderTest, file: string, change: (c: Record<string, any>) => void): void {
+  const config = JSON.parse(readFileSync(file, 'utf8')) as Record<string, any>;
+  change(config);
+  writeFileSync(file, JSON.stringify(config, null, 2));
+  node.child.kill('SIGHUP');
+}
+
+const threads = async (port: number, service: string) => sampleValue((await scrape(port)).body, `overseer_threads{service="${service}"}`);
+const reloads = async (port: number, result: string) => sampleValue((await scrape(port)).body, `overseer_config_reloads_total{result="${result}"}`) ?? 0;
+
+test('SIGHUP resizes the receivers 2 → 4 → 1 and the dispatcher pool under a steady stream: every event stored once, same process', async () => {
+  const dir = tempDir();
+  const { file, ports, dataDir } = await writeTestConfig(dir, {
+    services: { callback_receiver: { workers: 2, batch_size: 50, buffer_ms: 20 }, dispatcher: { min_workers: 1, max_workers: 2, idle_timeout_ms: 500 } },
+  });
+  const node = startNode(['--config', file]);
+  after(() => node.stop('SIGKILL'));
+  await node.waitForLog('ready');
+  const pid = node.child.pid;
+
+  const redis = createRedis(`unix://${join(dataDir, 'redis.sock')}`, 'test');
+  await redis.connect();
+  after(() => redis.disconnect());
+  const JOB = 4242;
+  const events = syntheticEvents(JOB, 40_000);
+  // A steady stream, 100 events every 20 ms, for as long as the pools change under it (bounded).
+  let pushed = 0;
+  let resizing = true;
+  const stream = (async () => {
+    for (; resizing && pushed < events.length; pushed += 100) {
+      await pushEvents(redis, 'callback_tasks', events.slice(pushed, pushed + 100));
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+
+  const resize = async (workers: number) => {
+    edit(node, file, (c) => (c.services.callback_receiver.workers = workers));
+    await waitFor(`${workers} receiver threads`, async () => (await threads(ports.web, 'callback_receiver')) === workers, 15_000);
+  };
+  await waitFor('events flowing', () => pushed >= 600);
+  await resize(4);
+  await resize(1);
+  edit(node, file, (c) => Object.assign(c.services.dispatcher, { min_workers: 2, max_workers: 3 }));
+  await waitFor('the dispatcher grown to its new minimum', async () => (await threads(ports.web, 'dispatcher')) === 2, 15_000);
+  edit(node, file, (c) => Object.assign(c.services.dispatcher, { min_workers: 1 }));
+  await waitFor('the dispatcher back to one idle thread', async () => (await threads(ports.web, 'dispatcher')) === 1, 15_000);
+  resizing = false;
+  await stream;
+  assert.ok(pushed < events.length, 'the stream ran through every resize');
+
+  const stored = async () => ((await (await fetch(`http://127.0.0.1:${ports.web}/api/v2/jobs/${JOB}/job_events/?page_size=1`)).json()) as { count: number }).count;
+  await waitFor(`all ${pushed} events stored`, async () => (await stored()) === pushed, 60_000);
+  const cr = (await scrape(ports.callback_receiver)).body;
+  assert.equal(sampleValue(cr, 'callback_receiver_events_insert_db_total'), pushed, 'each event inserted once: counters of retired threads are kept');
+  assert.equal(sampleValue(cr, 'callback_receiver_events_duplicate_total'), 0, 'no event was handled twice');
+  assert.equal(await redis.llen('callback_tasks'), 0);
+  assert.equal(node.child.pid, pid);
+  assert.equal(node.logs.filter((l) => l.msg === 'ready').length, 1, 'the node never restarted');
+  assert.equal(await reloads(ports.web, 'applied'), 4);
+  const reloaded = node.logs.filter((l) => l.msg === 'config reloaded');
+  assert.deepEqual((reloaded[0]?.applied as { key: string }[]).map((a) => a.key), ['services.callback_receiver.workers']);
+  assert.equal(await node.stop(), 0);
+});
+
+test('SIGHUP with a broken file or a changed port: the node keeps running on its config and says why', async () => {
+  const dir = tempDir();
+  const { file, ports } = await writeTestConfig(dir);
+  const node = startNode(['--config', file]);
+  after(() => node.stop('SIGKILL'));
+  await node.waitForLog('ready');
+  const good = readFileSync(file, 'utf8');
+
+  writeFileSync(file, good.replace('"data_dir"', '"log_levle": "debug",\n  "data_dir"').replace(/"workers": 2/, '"workers": 0'));
+  node.child.kill('SIGHUP');
+  const refused = await node.waitForLog('config reload refused; the node goes on with its current config');
+  const problems = refused.problems as string[];
+  assert.ok(problems.some((p) => p.startsWith('log_levle') && p.includes('unknown key')), problems.join('\n'));
+  assert.ok(problems.some((p) => p.includes('services.callback_receiver.workers') && p.includes('0 is too small')), problems.join('\n'));
+  assert.equal(await reloads(ports.web, 'invalid'), 1);
+  assert.equal(await threads(ports.web, 'callback_receiver'), 2, 'nothing changed');
+
+  const moved = JSON.parse(good) as Record<string, any>;
+  moved.services.web.port = ports.web + 1;
+  moved.log_level = 'info';
+  writeFileSync(file, JSON.stringify(moved, null, 2));
+  node.child.kill('SIGHUP');
+  const restart = await node.waitForLog('config reload: services.web.port changed; it takes effect at the next restart');
+  assert.equal(restart.key, 'services.web.port');
+  const done = await node.waitForLog('config reloaded');
+  assert.deepEqual(done.needs_restart, ['services.web.port']);
+  assert.deepEqual((done.applied as { key: string }[]).map((a) => a.key), ['log_level']);
+  assert.equal(await reloads(ports.web, 'partial'), 1, 'a reload with a key left for a restart is partial');
+  assert.equal((await scrape(ports.web)).status, 200, 'the web port stays where it was');
+  assert.equal(await node.stop(), 0);
+});
