@@ -52,12 +52,23 @@ export const web: Service<WebListener> = {
         store: new ControlStore(node.storage.sql, jobMetrics((node.metrics.dispatcher as ServiceMetrics<'dispatcher'>).localRecorder('api').metrics)),
         submit: (name, args, options) => tasks.submit(name, args, options),
         publish: (channel, message) => redis.publish(channel, message),
-        capacity: nodeCapacity(c.services.dispatcher.capacity),
+        // services.dispatcher.capacity applies live (config reload).
+        get capacity() {
+          return nodeCapacity(node.config.services.dispatcher.capacity);
+        },
       },
       storage: node.storage,
       redisOk: async () => (await redis.ping().catch(() => '')) === 'PONG',
       cluster: () => cluster.view(),
       instances: () => cluster.instances(),
+      reload: () => node.reload(),
+    });
+    node.onReload((changed) => {
+      const next = node.config;
+      if (changed.has('services.web.tokens') || changed.has('services.web.allow_anonymous_metrics')) {
+        webServer.configure({ tokens: next.services.web.tokens, allowAnonymousMetrics: next.services.web.allow_anonymous_metrics });
+      }
+      if (changed.has('snapshot_interval_ms')) cluster.setSnapshotInterval(next.snapshot_interval_ms);
     });
     node.defer('cluster', () => cluster.close());
     // Deferred last, so the first thing a stop does: probes see the node going away at once.

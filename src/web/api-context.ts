@@ -6,6 +6,7 @@ import type { ControlStore } from '../control/store.ts';
 import type { Submit } from '../control/manager-env.ts';
 import type { ServiceExposition } from '../metrics/exposition.ts';
 import type { Logger } from '../logger.ts';
+import type { ReloadOutcome } from '../supervisor.ts';
 import { Refusal, detail } from './answers.ts';
 
 /** What the API needs for projects, templates and jobs. */
@@ -29,6 +30,8 @@ export interface ApiDeps {
   readonly cluster: () => Promise<ClusterView>;
   /** Every node seen (for /api/v2/instances/). */
   readonly instances: () => Promise<Instance[]>;
+  /** Reads the config file again, as SIGHUP does (POST /api/v2/config/reload/). */
+  readonly reload: () => Promise<ReloadOutcome>;
 }
 
 export type Phase = 'starting' | 'ready' | 'stopping';
@@ -37,7 +40,6 @@ export type Phase = 'starting' | 'ready' | 'stopping';
 export interface ApiContext {
   readonly nodeName: string;
   readonly version: string;
-  readonly allowAnonymousMetrics: boolean;
   /** This port's own metrics (GET /metrics). */
   readonly exposition: ServiceExposition;
   readonly log: Logger;
@@ -55,7 +57,6 @@ export interface RouteOptions {
 export class ApiState implements ApiContext {
   readonly nodeName: string;
   readonly version: string;
-  readonly allowAnonymousMetrics: boolean;
   readonly exposition: ServiceExposition;
   readonly log: Logger;
   #deps: ApiDeps | undefined;
@@ -64,7 +65,6 @@ export class ApiState implements ApiContext {
   constructor(options: Omit<ApiContext, 'phase' | 'deps'>) {
     this.nodeName = options.nodeName;
     this.version = options.version;
-    this.allowAnonymousMetrics = options.allowAnonymousMetrics;
     this.exposition = options.exposition;
     this.log = options.log;
   }

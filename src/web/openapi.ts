@@ -43,7 +43,7 @@ function responses(schema: FastifySchema, route: RoutePath): Json {
   });
   const shared: [string, unknown][] = [];
   if (schema.body !== undefined || schema.querystring !== undefined) shared.push(['400', FIELD_ERRORS]);
-  if (isApiPath(route.url) && !route.open) shared.push(['401', DETAIL]);
+  if (isApiPath(route.url) && route.open !== true) shared.push(['401', DETAIL]);
   if (schema.params !== undefined) shared.push(['404', DETAIL]);
   if (schema.body !== undefined) shared.push(['413', DETAIL], ['415', DETAIL]);
   if (isApiPath(route.url)) shared.push(['500', DETAIL], ['503', DETAIL]);
@@ -56,7 +56,7 @@ function operation(method: string, schema: FastifySchema, route: RoutePath): Jso
     summary: (schema as { summary?: string }).summary ?? `${method} ${route.url}`,
     parameters: [...parameters(schema.params as JsonSchema | undefined, 'path'), ...parameters(schema.querystring as JsonSchema | undefined, 'query')],
     responses: responses(schema, route),
-    security: route.open ? [] : [{ bearer: [] }],
+    security: route.open === true ? [] : [{ bearer: [] }],
   };
   if (schema.body !== undefined) op.requestBody = { required: false, content: json(schema.body) };
   return op;

@@ -6,10 +6,13 @@ import type { FastifySchema, RouteOptions } from 'fastify';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** Answered without a token. */
-    open?: boolean;
+    /** Answered without a token: always, or while services.web.allow_anonymous_metrics is true. */
+    open?: Openness;
   }
 }
+
+/** Whether a route answers without a token. */
+export type Openness = boolean | 'anonymous_metrics';
 
 const METHOD_ORDER = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
 
@@ -19,7 +22,7 @@ export interface RoutePath {
   readonly url: string;
   /** Its methods, in the order Allow names them. */
   readonly methods: readonly string[];
-  readonly open: boolean;
+  readonly open: Openness;
   /** Each method's schema (HEAD has none of its own). */
   readonly schemas: ReadonlyMap<string, FastifySchema>;
 }
@@ -29,7 +32,7 @@ interface Entry {
   readonly pattern: RegExp;
   readonly methods: Set<string>;
   readonly schemas: Map<string, FastifySchema>;
-  open: boolean;
+  open: Openness;
 }
 
 const trimmed = (path: string) => (path.length > 1 ? path.replace(/\/+$/, '') : path);
@@ -54,7 +57,7 @@ export class RouteTable {
       if (method === 'GET') entry.methods.add('HEAD');
       if (method !== 'HEAD') entry.schemas.set(method, route.schema ?? {});
     }
-    entry.open ||= route.config?.open === true;
+    entry.open ||= route.config?.open ?? false;
   }
 
   /** The registered path a request path falls on, whatever its method. */

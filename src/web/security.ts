@@ -10,7 +10,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest, onRequestHookHandler } from 'fastify';
 import type { Logger } from '../logger.ts';
 import type { AllowedHosts } from './allowed-hosts.ts';
-import type { RouteTable } from './route-table.ts';
+import type { Openness, RouteTable } from './route-table.ts';
 import { Refusal, detail, isApiPath, pathOf } from './answers.ts';
 
 /** Refusals of one reason are logged at most this often (the first at once). */
@@ -21,12 +21,36 @@ const OTHER_SITES = new Set(['cross-site', 'same-site']);
 
 export interface SecurityOptions {
   readonly hosts: AllowedHosts;
-  readonly tokens: readonly string[];
+  readonly access: Access;
   readonly table: RouteTable;
   readonly log: Logger;
 }
 
 const digest = (t: string) => createHash('sha256').update(t).digest();
+
+/** Who may use the API: the tokens, and whether /api/v2/metrics/ is open. A config reload changes both. */
+export class Access {
+  #tokens: readonly Buffer[] = [];
+  #anonymousMetrics = false;
+
+  constructor(tokens: readonly string[], allowAnonymousMetrics: boolean) {
+    this.set(tokens, allowAnonymousMetrics);
+  }
+
+  set(tokens: readonly string[], allowAnonymousMetrics: boolean): void {
+    this.#tokens = tokens.map(digest);
+    this.#anonymousMetrics = allowAnonymousMetrics;
+  }
+
+  get tokens(): readonly Buffer[] {
+    return this.#tokens;
+  }
+
+  /** Whether a route so marked answers without a token now. */
+  opens(open: Openness | undefined): boolean {
+    return open === true || (open === 'anonymous_metrics' && this.#anonymousMetrics);
+  }
+}
 
 /** Why a request is refused, or undefined when its bearer token is one of the tokens. */
 function authenticate(tokens: readonly Buffer[], header: string | undefined): string | undefined {
@@ -70,8 +94,7 @@ function refusalLog(log: Logger): (request: FastifyRequest, reason: string, deta
 
 /** The onRequest hook that makes every refusal above. */
 export function securityHook(options: SecurityOptions): onRequestHookHandler {
-  const { hosts, table } = options;
-  const tokens = options.tokens.map(digest);
+  const { hosts, table, access } = options;
   const warn = refusalLog(options.log);
   const refuse = (request: FastifyRequest, reason: string, refusal: Refusal): never => {
     warn(request, reason, (refusal.body as { detail: string }).detail);
@@ -95,9 +118,9 @@ export function securityHook(options: SecurityOptions): onRequestHookHandler {
     if (mediaType !== undefined) refuse(request, 'media-type', new Refusal(415, detail(`Unsupported media type "${mediaType}" in request.`)));
 
     const path = pathOf(request.url);
+    const { tokens } = access;
     if (tokens.length === 0 || !isApiPath(path)) return;
-    const open = request.is404 ? table.match(path)?.open : request.routeOptions.config.open;
-    if (open === true) return;
+    if (access.opens(request.is404 ? table.match(path)?.open : request.routeOptions.config.open)) return;
     const denied = authenticate(tokens, request.headers.authorization);
     if (denied !== undefined) refuse(request, 'token', new Refusal(401, detail(denied), { 'www-authenticate': 'Bearer realm="overseer"' }));
   };

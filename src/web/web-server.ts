@@ -14,7 +14,7 @@ import { refusalOf } from './forms.ts';
 import { KEEP_ALIVE_MS, closeServer, listen } from './metrics-server.ts';
 import { MAX_BODY_BYTES, parseJsonBody } from './request-body.ts';
 import { RouteTable } from './route-table.ts';
-import { securityHook } from './security.ts';
+import { Access, securityHook } from './security.ts';
 import { compileValidator } from './validation.ts';
 import { ROUTE_MODULES, rootRoutes } from './routes/index.ts';
 
@@ -74,7 +74,7 @@ function notFound(path: string, reply: FastifyReply): FastifyReply {
 }
 
 /** The fastify server of the port, every route registered. */
-function buildApp(options: WebServerOptions, state: ApiState, hosts: AllowedHosts): FastifyInstance {
+function buildApp(options: WebServerOptions, state: ApiState, hosts: AllowedHosts, access: Access): FastifyInstance {
   const { log } = options;
   const table = new RouteTable();
   const app = fastify({
@@ -97,7 +97,7 @@ function buildApp(options: WebServerOptions, state: ApiState, hosts: AllowedHost
     }
   });
   app.addHook('onRoute', (route) => table.add(route));
-  app.addHook('onRequest', securityHook({ hosts, tokens: options.tokens, table, log }));
+  app.addHook('onRequest', securityHook({ hosts, access, table, log }));
   // AWX answers application/json, without the charset JSON does not need (RFC 8259).
   app.addHook('onSend', (_request, reply, payload, done) => {
     if (reply.getHeader('content-type') === 'application/json; charset=utf-8') reply.header('content-type', 'application/json');
@@ -115,6 +115,7 @@ export class WebServer {
   readonly #app: FastifyInstance;
   readonly #state: ApiState;
   readonly #hosts: AllowedHosts;
+  readonly #access: Access;
   readonly #bind: string;
   #closing: Promise<void> | undefined;
 
@@ -122,7 +123,8 @@ export class WebServer {
     this.#bind = options.bind;
     this.#state = new ApiState(options);
     this.#hosts = new AllowedHosts(options.bind, options.hostnames);
-    this.#app = buildApp(options, this.#state, this.#hosts);
+    this.#access = new Access(options.tokens, options.allowAnonymousMetrics);
+    this.#app = buildApp(options, this.#state, this.#hosts, this.#access);
   }
 
   /** The node:http server under fastify: the relay endpoint listens for upgrades on it. */
@@ -140,6 +142,11 @@ export class WebServer {
   /** The node's services are up: the API answers from now on (ping and readyz 200 when Redis and DB answer). */
   ready(deps: ApiDeps): void {
     this.#state.ready(deps);
+  }
+
+  /** Who may use the API from now on (a config reload of services.web.tokens or allow_anonymous_metrics). */
+  configure(access: { readonly tokens: readonly string[]; readonly allowAnonymousMetrics: boolean }): void {
+    this.#access.set(access.tokens, access.allowAnonymousMetrics);
   }
 
   /** The node is stopping: ping and readyz answer 503 {"status":"stopping"}. */

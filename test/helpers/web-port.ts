@@ -39,6 +39,8 @@ export const depsOver = (storage: Storage): ApiDeps => ({
   redisOk: async () => true,
   cluster: async () => ({ snapshots: [], rejected: [], signature: '' }),
   instances: async () => [],
+  // A port served on its own has no config file behind it: what the supervisor answers then.
+  reload: async () => ({ result: 'invalid', applied: [], needs_restart: [], problems: ['this node was not started from a config file'] }),
 });
 
 /** A web port on a free loopback port over `storage`, ready unless told otherwise; closed after the test file. */

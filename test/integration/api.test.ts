@@ -12,6 +12,7 @@ import { WebServer } from '../../src/web/web-server.ts';
 import { ControlStore } from '../../src/control/store.ts';
 import { tempDir } from '../helpers/node-process.ts';
 import { fixtureEvents, fixtureRows } from '../helpers/events.ts';
+import { depsOver } from '../helpers/web-port.ts';
 
 const JOB = 7;
 const EVENTS = `/api/v2/jobs/${JOB}/job_events/`;
@@ -41,7 +42,7 @@ async function serve(storage: Storage, redisOk: () => Promise<boolean> = async (
   servers.push(web);
   await web.listen(0);
   const control = { store: new ControlStore(storage.sql), submit: async () => true, publish: async () => 0, capacity: 1 };
-  web.ready({ control, storage, redisOk, cluster: async () => ({ snapshots: [], rejected: [], signature: '' }), instances: async () => [] });
+  web.ready({ ...depsOver(storage), control, redisOk });
   return { base: `http://127.0.0.1:${(web.server.address() as AddressInfo).port}`, logs };
 }
 

@@ -105,3 +105,44 @@ test('SIGHUP with a broken file or a changed port: the node keeps running on its
   assert.equal((await scrape(ports.web)).status, 200, 'the web port stays where it was');
   assert.equal(await node.stop(), 0);
 });
+
+test('POST /api/v2/config/reload/ (token required) answers what changed; new tokens and anonymous metrics apply at once', async () => {
+  const OLD = 'reload-test-token-old-0123456789';
+  const NEW = 'reload-test-token-new-0123456789';
+  const dir = tempDir();
+  const { file, ports } = await writeTestConfig(dir, { services: { web: { tokens: [OLD] } } });
+  const node = startNode(['--config', file]);
+  after(() => node.stop('SIGKILL'));
+  await node.waitForLog('ready');
+  const call = (method: string, path: string, token?: string) =>
+    fetch(`http://127.0.0.1:${ports.web}${path}`, { method, headers: token ? { authorization: `Bearer ${token}` } : {} });
+
+  assert.equal((await call('POST', '/api/v2/config/reload/')).status, 401, 'a reload needs a token');
+  assert.equal((await call('GET', '/api/v2/metrics/')).status, 401);
+
+  const config = JSON.parse(readFileSync(file, 'utf8')) as Record<string, any>;
+  Object.assign(config.services.web, { tokens: [NEW], allow_anonymous_metrics: true });
+  config.services.dispatcher.capacity = 33;
+  writeFileSync(file, JSON.stringify(config, null, 2));
+  const res = await call('POST', '/api/v2/config/reload/', OLD);
+  assert.equal(res.status, 200);
+  const outcome = (await res.json()) as { result: string; applied: { key: string; from: unknown; to: unknown }[]; needs_restart: unknown[] };
+  assert.equal(outcome.result, 'applied');
+  assert.deepEqual(outcome.applied.map((a) => a.key).sort(), ['services.dispatcher.capacity', 'services.web.allow_anonymous_metrics', 'services.web.tokens']);
+  assert.ok(!JSON.stringify(outcome).includes(NEW) && !JSON.stringify(outcome).includes(OLD), 'tokens are never shown');
+
+  assert.equal((await call('GET', '/api/v2/jobs/', OLD)).status, 401, 'the old token is refused');
+  assert.equal((await call('GET', '/api/v2/jobs/', NEW)).status, 200, 'the new one is taken');
+  assert.equal((await call('GET', '/api/v2/metrics/')).status, 200, 'cluster metrics are open now');
+  const me = ((await (await call('GET', '/api/v2/instances/', NEW)).json()) as { results: { capacity: number | null }[] }).results.find((i) => i.capacity !== null);
+  assert.equal(me?.capacity, 33, 'the new capacity is the node\'s');
+
+  writeFileSync(file, '{ not yaml: [');
+  const bad = await call('POST', '/api/v2/config/reload/', NEW);
+  assert.equal(bad.status, 400);
+  const refused = (await bad.json()) as { result: string; problems: string[] };
+  assert.equal(refused.result, 'invalid');
+  assert.match(refused.problems[0] ?? '', /is not valid YAML/);
+  assert.equal((await call('GET', '/api/v2/jobs/', NEW)).status, 200, 'a broken file changed nothing');
+  assert.equal(await node.stop(), 0);
+});

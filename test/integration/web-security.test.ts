@@ -242,7 +242,7 @@ describe('the web port over SQLite', () => {
     app.addHook('onRoute', (r) => {
       for (const m of [r.method].flat()) if (m !== 'HEAD') registered.push(`${m} ${r.url.replace(/:(\w+)/g, '{$1}')}`);
     });
-    const ctx = new ApiState({ nodeName: 'n', version: '0', allowAnonymousMetrics: false, exposition: new ServiceExposition([]), log: pino({ level: 'silent' }) });
+    const ctx = new ApiState({ nodeName: 'n', version: '0', exposition: new ServiceExposition([]), log: pino({ level: 'silent' }) });
     await app.register(rootRoutes, { ctx, table: new RouteTable() });
     for (const routes of ROUTE_MODULES) await app.register(routes, { ctx });
     await app.ready();

@@ -8,6 +8,7 @@ import { jobTemplateRoutes } from './job-templates.ts';
 import { workflowJobTemplateRoutes } from './workflow-job-templates.ts';
 import { jobRoutes } from './jobs.ts';
 import { jobEventRoutes } from './job-events.ts';
+import { configRoutes } from './config.ts';
 
 /** The route modules that take only the API context (the root module also takes the route table). */
 export const ROUTE_MODULES = [
@@ -20,6 +21,7 @@ export const ROUTE_MODULES = [
   workflowJobTemplateRoutes,
   jobRoutes,
   jobEventRoutes,
+  configRoutes,
 ] as const;
 
 export { rootRoutes } from './root.ts';

@@ -55,7 +55,7 @@ export async function metricsRoutes(app: FastifyInstance, { ctx }: RouteOptions)
     '/api/v2/metrics/',
     {
       schema: { summary: "Every live node's metrics", querystring: QUERY, response: { 200: { content: { ...EXPOSITION, 'application/json': { schema: CLUSTER_JSON } } } } },
-      config: { open: ctx.allowAnonymousMetrics },
+      config: { open: 'anonymous_metrics' },
     },
     async (request, reply) => {
       const view = await ctx.deps().cluster();
