@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Config } from './config/schema.ts';
 import { loadConfig, type ConfigSources } from './config/load.ts';
-import { applyLive, configChanges, type ConfigChange, type ReloadResult } from './config/reload.ts';
+import { applyLive, configChanges, type ReloadOutcome } from './config/reload.ts';
 import { SERVICES, type PooledService, type ServiceName } from './services/names.ts';
 import type { Listener, NodeContext, Service } from './services/service.ts';
 import { callbackReceiver } from './services/callback-receiver.ts';
@@ -54,14 +54,6 @@ export interface SupervisorOptions {
   readonly sources?: ConfigSources;
 }
 
-/** What a config reload did. */
-export interface ReloadOutcome {
-  /** applied: every change (or none) took effect; partial: some need a restart; invalid: the file has errors, nothing changed. */
-  readonly result: ReloadResult;
-  readonly applied: readonly ConfigChange[];
-  readonly needs_restart: readonly ConfigChange[];
-  readonly problems: readonly string[];
-}
 
 interface Deferred {
   readonly what: string;

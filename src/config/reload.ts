@@ -48,6 +48,15 @@ function shown(key: string, value: unknown): unknown {
   return value;
 }
 
+/** What a config reload did. */
+export interface ReloadOutcome {
+  /** applied: every change (or none) took effect; partial: some need a restart; invalid: the file has errors, nothing changed. */
+  readonly result: ReloadResult;
+  readonly applied: readonly ConfigChange[];
+  readonly needs_restart: readonly ConfigChange[];
+  readonly problems: readonly string[];
+}
+
 function walk(from: unknown, to: unknown, key: string, out: ConfigChange[]): void {
   if (isTree(from) && isTree(to)) {
     for (const k of new Set([...Object.keys(from), ...Object.keys(to)])) walk(from[k], to[k], key === '' ? k : `${key}.${k}`, out);

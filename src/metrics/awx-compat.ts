@@ -3,7 +3,8 @@
 // overseer. `npm run docs` writes them to config/prometheus/awx-compat.rules.yml; a test fails when
 // the file and the catalog disagree.
 import { writeFileSync } from 'node:fs';
-import { CATALOG, type MetricSpec } from './catalog.ts';
+import { CATALOG } from './catalog.ts';
+import type { MetricSpec } from './metric-spec.ts';
 
 /** Where the rules live, from the repository root. */
 export const AWX_COMPAT_FILE = 'config/prometheus/awx-compat.rules.yml';

@@ -1,6 +1,7 @@
 // Where each series of a service lives in a thread's Float64Array region. The layout is computed
 // from the catalog alone, so a thread and the supervisor agree on it without talking.
-import { specsOf, type MetricSpec } from './catalog.ts';
+import { specsOf } from './catalog.ts';
+import type { MetricSpec } from './metric-spec.ts';
 import type { ServiceName } from '../services/names.ts';
 
 /** One labelled series of a metric and the index of its first slot. */

@@ -1,7 +1,8 @@
 // Recording handles over one thread's region. The hot path is a Float64Array store: no message,
 // no lock, no allocation. The region is a SharedArrayBuffer that only its own thread writes; the
 // supervisor reads it at scrape time.
-import type { CatalogEntry, GaugeSpec, HistogramSpec } from './catalog.ts';
+import type { CatalogEntry } from './catalog.ts';
+import type { GaugeSpec, HistogramSpec } from './metric-spec.ts';
 import type { ServiceName } from '../services/names.ts';
 import { layoutOf, type MetricLayout, type ServiceLayout } from './layout.ts';
 import { OverseerError } from '../errors.ts';

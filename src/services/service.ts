@@ -11,7 +11,7 @@ import type { ServiceMetrics } from '../metrics/service-metrics.ts';
 import type { ServicePool, PoolSpec } from '../service-pool.ts';
 import type { Storage } from '../storage/storage.ts';
 import type { ServiceName } from './names.ts';
-import type { ReloadOutcome } from '../supervisor.ts';
+import type { ReloadOutcome } from '../config/reload.ts';
 
 /** A service's listener: its port, bound before the node starts anything else. */
 export interface Listener {

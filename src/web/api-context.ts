@@ -6,7 +6,7 @@ import type { ControlStore } from '../control/store.ts';
 import type { Submit } from '../control/manager-env.ts';
 import type { ServiceExposition } from '../metrics/exposition.ts';
 import type { Logger } from '../logger.ts';
-import type { ReloadOutcome } from '../supervisor.ts';
+import type { ReloadOutcome } from '../config/reload.ts';
 import { Refusal, detail } from './answers.ts';
 
 /** What the API needs for projects, templates and jobs. */

@@ -9,7 +9,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { runPromtool } from '../helpers/promtool.ts';
-import { CATALOG, type MetricSpec } from '../../src/metrics/catalog.ts';
+import { CATALOG } from '../../src/metrics/catalog.ts';
+import type { MetricSpec } from '../../src/metrics/metric-spec.ts';
 import { SERVICES } from '../../src/services/names.ts';
 
 const DIR = fileURLToPath(new URL('../../config/prometheus/', import.meta.url));

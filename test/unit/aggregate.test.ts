@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { ServiceMetrics } from '../../src/metrics/service-metrics.ts';
 import { createRecorder } from '../../src/metrics/recorder.ts';
 import { layoutFor } from '../../src/metrics/layout.ts';
-import type { MetricSpec } from '../../src/metrics/catalog.ts';
+import type { MetricSpec } from '../../src/metrics/metric-spec.ts';
 import { OverseerError } from '../../src/errors.ts';
 
 const specs: MetricSpec[] = (['sum', 'max', 'min', 'last'] as const).map((combine) => ({

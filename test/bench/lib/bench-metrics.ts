@@ -3,7 +3,8 @@
 // record into prom-client metrics built from the same catalog specs, so each design exposes the
 // same families and samples.
 import { Counter, Gauge, Histogram, Registry, type Aggregator } from 'prom-client';
-import { specsOf, type GaugeCombine, type MetricSpec } from '../../../src/metrics/catalog.ts';
+import { specsOf } from '../../../src/metrics/catalog.ts';
+import type { GaugeCombine, MetricSpec } from '../../../src/metrics/metric-spec.ts';
 import { layoutFor } from '../../../src/metrics/layout.ts';
 import type { Handles } from '../../../src/metrics/recorder.ts';
 
