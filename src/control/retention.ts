@@ -41,7 +41,10 @@ export interface CleanupOptions {
   readonly eventsPerBatch?: number;
   /** Jobs looked at, and their rows deleted, per step. */
   readonly jobsPerBatch?: number;
-  /** After each batch, waits this many times as long as the batch took: writers get the rest. */
+  /**
+   * After each batch, waits this many times as long as it kept other writers out (on SQLite, the
+   * write lock held, not the wait for it): with 1, writers have the database at least half the time.
+   */
   readonly pauseRatio?: number;
   readonly onProgress?: (progress: CleanupProgress) => void;
   /** Stops between batches (the node is stopping); what was deleted stays deleted. */
@@ -128,9 +131,9 @@ export async function cleanupJobs(storage: Storage, options: CleanupOptions): Pr
     batches += 1;
     o.onProgress?.({ batch: b, total, batches });
   };
-  /** Waits after a write in proportion to its duration; true when the run should stop. */
-  const rest = async (tookMs: number) => {
-    if (o.pauseRatio > 0) await delay(Math.max(1, tookMs * o.pauseRatio));
+  /** Waits after a write in proportion to how long it kept writers out; true when the run should stop. */
+  const rest = async (writeMs: number) => {
+    if (o.pauseRatio > 0) await delay(Math.max(1, writeMs * o.pauseRatio));
     return o.signal?.aborted === true;
   };
 
@@ -154,10 +157,9 @@ export async function cleanupJobs(storage: Storage, options: CleanupOptions): Pr
 
     // Events first, then the dir, then the rows: a run stopped half-way leaves jobs that the next run finds again.
     for (;;) {
-      const t = performance.now();
-      const events = await storage.deleteJobEvents(ids, o.eventsPerBatch);
+      const { events, writeMs } = await storage.deleteJobEvents(ids, o.eventsPerBatch);
       if (events > 0) progress({ events });
-      if (await rest(performance.now() - t)) return report(true);
+      if (await rest(writeMs)) return report(true);
       if (events < o.eventsPerBatch) break;
     }
     const stuck = new Set<number>();

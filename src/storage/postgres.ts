@@ -5,6 +5,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { MIGRATIONS, type Migration } from './migrations.ts';
 import type {
   Batch,
+  DeletedEvents,
   DeletedJobs,
   EventRow,
   EventOrder,
@@ -274,13 +275,14 @@ export class PostgresStorage implements Storage {
     return this.#count('SELECT count(*) AS n FROM job_events', []);
   }
 
-  async deleteJobEvents(jobIds: readonly number[], limit: number): Promise<number> {
-    if (jobIds.length === 0 || limit < 1) return 0;
+  async deleteJobEvents(jobIds: readonly number[], limit: number): Promise<DeletedEvents> {
+    if (jobIds.length === 0 || limit < 1) return { events: 0, writeMs: 0 };
+    const began = performance.now();
     const { rowCount } = await this.#pool.query(
       'DELETE FROM job_events WHERE id IN (SELECT id FROM job_events WHERE job_id = ANY($1::bigint[]) LIMIT $2)',
       [jobIds, limit],
     );
-    return rowCount ?? 0;
+    return { events: rowCount ?? 0, writeMs: performance.now() - began };
   }
 
   async deleteJobs(jobIds: readonly number[]): Promise<DeletedJobs> {

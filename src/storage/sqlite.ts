@@ -2,6 +2,7 @@ import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { MIGRATIONS, type Migration } from './migrations.ts';
 import type {
   Batch,
+  DeletedEvents,
   DeletedJobs,
   EventOrder,
   Page,
@@ -220,11 +221,16 @@ export class SqliteStorage implements Storage {
     return (this.#stmt('SELECT count(*) AS n FROM job_events').get() as { n: number }).n;
   }
 
-  async deleteJobEvents(jobIds: readonly number[], limit: number): Promise<number> {
-    if (jobIds.length === 0 || limit < 1) return 0;
+  async deleteJobEvents(jobIds: readonly number[], limit: number): Promise<DeletedEvents> {
+    if (jobIds.length === 0 || limit < 1) return { events: 0, writeMs: 0 };
     // SQLite has no DELETE ... LIMIT (without a compile option): the ids come from the job_id index.
     const del = this.#stmt(`DELETE FROM job_events WHERE id IN (SELECT id FROM job_events WHERE job_id IN ${JSON_IDS} LIMIT ?)`);
-    return this.#write(() => Number(del.run(JSON.stringify(jobIds), limit).changes));
+    let began = 0;
+    const events = this.#write(() => {
+      began = performance.now(); // the lock is held from here: the time spent waiting for it is other writers' turn
+      return Number(del.run(JSON.stringify(jobIds), limit).changes);
+    });
+    return { events, writeMs: performance.now() - began };
   }
 
   async deleteJobs(jobIds: readonly number[]): Promise<DeletedJobs> {

@@ -87,6 +87,13 @@ export interface Page {
 export const EVENT_ORDERS = ['counter', '-counter', 'id', '-id', 'created', '-created'] as const;
 export type EventOrder = (typeof EVENT_ORDERS)[number];
 
+/** What one deleteJobEvents did. */
+export interface DeletedEvents {
+  readonly events: number;
+  /** How long it kept other writers out: SQLite's write lock held (not the wait for it), a PostgreSQL statement's time. */
+  readonly writeMs: number;
+}
+
 /** What deleteJobs removed. */
 export interface DeletedJobs {
   readonly jobs: number;
@@ -138,9 +145,9 @@ export interface Storage {
   countEvents(): Promise<number>;
   /**
    * Retention (src/control/retention.ts): deletes at most `limit` events of these jobs, in one
-   * short transaction, so that writers wait at most one such batch; returns how many it deleted.
+   * short transaction, so that writers wait at most one such batch.
    */
-  deleteJobEvents(jobIds: readonly number[], limit: number): Promise<number>;
+  deleteJobEvents(jobIds: readonly number[], limit: number): Promise<DeletedEvents>;
   /**
    * Retention: deletes these jobs, if finished, with their host summaries and event stream rows,
    * in one transaction (their events go first, with deleteJobEvents).

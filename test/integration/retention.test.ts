@@ -300,6 +300,7 @@ describe('the cleanup_jobs task in a running node (SQLite)', () => {
     const node = startNode(['--config', c.file]);
     after(() => node.stop('SIGKILL'));
     const redis = createRedis(`unix://${join(c.dataDir, 'redis.sock')}`, 'test');
+    redis.on('error', () => {}); // the node's private Redis stops with the node
     after(() => redis.disconnect());
     try {
       await node.waitForLog('ready');
@@ -322,6 +323,7 @@ describe('the cleanup_jobs task in a running node (SQLite)', () => {
       assert.equal(res.status, 404, 'an old job is gone from the API');
       const kept = (await (await fetch(`http://127.0.0.1:${c.ports.web}/api/v2/jobs/${recent}/job_events/?page_size=1`)).json()) as { count: number };
       assert.equal(kept.count, EVENTS_PER_JOB, 'a recent job keeps its events');
+      redis.disconnect();
       assert.equal(await node.stop(), 0);
     } finally {
       rmSync(dir, { recursive: true, force: true });
