@@ -55,7 +55,7 @@ async function main(): Promise<number> {
     const totals = { ...report, dirs: report.dirs + orphans };
     const verb = dryRun ? 'would delete' : report.stopped ? `stopped by ${signalled ?? 'a signal'} after deleting` : 'deleted';
     process.stdout.write(
-      `cleanup: ${verb} ${counts(totals)} (jobs finished before ${report.cutoff}) in ${report.seconds.toFixed(1)} s, ${count(report.batches)} batches\n`,
+      `cleanup: ${verb} ${counts(totals)} (jobs finished before ${report.cutoff}) in ${report.seconds.toFixed(1)} s, ${count(report.batches)} batch${report.batches === 1 ? '' : 'es'}\n`,
     );
     if (report.kept > 0) process.stdout.write(`cleanup: kept ${count(report.kept)} old finished jobs that unfinished work or a project's last update still needs\n`);
     for (const p of report.problems) process.stderr.write(`cleanup: ${p}\n`);
