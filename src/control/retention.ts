@@ -28,6 +28,7 @@ export interface CleanupProgress {
   readonly batches: number;
 }
 
+/** What to clean up, and how gently. */
 export interface CleanupOptions {
   /** Jobs that finished more than this many days ago go; 0 keeps everything. */
   readonly days: number;
@@ -51,6 +52,7 @@ export interface CleanupOptions {
   readonly signal?: AbortSignal;
 }
 
+/** What a run deleted (or, dry, would delete), and what it kept. */
 export interface CleanupReport extends CleanupCounts {
   /** ISO time: jobs that finished before it were candidates. */
   readonly cutoff: string;
