@@ -289,6 +289,7 @@ export class ServicePool {
     clearTimeout(timer);
     if (!drained) this.#log.warn({ timeout_ms: timeoutMs }, 'threads did not finish in time; stopping them');
     await this.#pool.destroy();
+    this.#reconcile(); // every thread has ended: what they counted is folded in now, not on a later turn
     return drained;
   }
 }

@@ -24,6 +24,7 @@ export const LIVE_KEYS: ReadonlySet<string> = new Set([
   'services.dispatcher.manager_timeout_ms',
   'services.dispatcher.manager_grace_ms',
   'retention.days',
+  'cluster.peers',
 ]);
 
 /** One key whose value the file changed. */

@@ -14,11 +14,12 @@ export type RegionId = number | string;
  */
 export class ServiceMetrics<S extends ServiceName = ServiceName> {
   readonly service: S;
-  readonly layout: ServiceLayout;
+  /** Changes only through relayout(), while no thread of the service runs. */
+  layout: ServiceLayout;
   readonly #live = new Map<RegionId, Float64Array>();
   /** The live regions as a list, rebuilt when a thread comes or goes rather than at every scrape. */
   #regions: Float64Array[] = [];
-  readonly #retired: Float64Array;
+  #retired: Float64Array;
   readonly #computed = new Map<string, () => Promise<readonly Sample[]>>();
 
   constructor(service: S, layout: ServiceLayout = layoutOf(service)) {
@@ -46,6 +47,26 @@ export class ServiceMetrics<S extends ServiceName = ServiceName> {
     this.#live.delete(id);
     this.#regions = [...this.#live.values()];
     retireRegion(this.layout, this.#retired, region);
+  }
+
+  /**
+   * Lays the service out anew (cluster.peers changed: the `peer` label takes other values), with no
+   * thread of it running. What ended threads counted carries over for every series both layouts
+   * have; a peer no longer listed leaves its series.
+   */
+  relayout(layout: ServiceLayout): void {
+    if (this.#live.size > 0) throw new Error(`${this.service}: relayout with ${this.#live.size} thread(s) still reporting`);
+    const key = (values: readonly string[]) => values.join('\0');
+    const retired = new Float64Array(layout.size);
+    layout.metrics.forEach((m, i) => {
+      const before = new Map(this.layout.metrics[i]?.series.map((s) => [key(s.values), s.offset]));
+      for (const s of m.series) {
+        const from = before.get(key(s.values));
+        if (from !== undefined) retired.set(this.#retired.subarray(from, from + m.width), s.offset);
+      }
+    });
+    this.layout = layout;
+    this.#retired = retired;
   }
 
   /** A region in this thread (the supervisor's own recording into this service); never detached. */

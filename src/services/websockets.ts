@@ -1,6 +1,8 @@
 // The websockets service: one thread that relays this node's metric snapshots to its peers
-// (cluster.mode relay), one websocket per peer.
+// (cluster.mode relay), one websocket per peer. A reload that changes cluster.peers replaces it.
 import type { ThreadSettings } from '../task-messages.ts';
+import type { Config } from '../config/schema.ts';
+import { layoutOf } from '../metrics/layout.ts';
 import type { Service } from './service.ts';
 
 /** What the websockets (relay) thread needs to know (piscina workerData of its pool). */
@@ -13,15 +15,23 @@ export interface RelaySettings extends ThreadSettings {
 export const websockets: Service = {
   name: 'websockets',
   async start(node) {
-    const c = node.config;
-    const settings: RelaySettings = {
+    const settings = (c: Config): RelaySettings => ({
       nodeName: c.node_name,
       logLevel: node.logLevel,
       redisUrl: node.redisUrl,
       mode: c.cluster.mode,
       peers: c.cluster.peers,
       secret: c.cluster.secret,
-    };
-    await node.startPool({ service: 'websockets', minThreads: 1, maxThreads: 1, loops: 1, idleTimeoutMs: Infinity, workerData: settings });
+    });
+    const start = () => node.startPool({ service: 'websockets', minThreads: 1, maxThreads: 1, loops: 1, idleTimeoutMs: Infinity, workerData: settings(node.config) });
+    let pool = await start();
+    // The peers are the relay thread's settings and the values of its `peer` label: a change
+    // relays through a new thread, laid out for them, once the old one has closed its sockets.
+    node.onReload(async (changed) => {
+      if (!changed.has('cluster.peers')) return;
+      await pool.close(node.config.shutdown_timeout_ms);
+      node.metrics.websockets.relayout(layoutOf('websockets', node.config.cluster.peers.map((p) => p.name)));
+      pool = await start();
+    });
   },
 };

@@ -146,3 +146,28 @@ test('POST /api/v2/config/reload/ (token required) answers what changed; new tok
   assert.equal((await call('GET', '/api/v2/jobs/', NEW)).status, 200, 'a broken file changed nothing');
   assert.equal(await node.stop(), 0);
 });
+
+test('SIGHUP with a new cluster.peers: the relay starts sending to the new peer, and its series appear', async () => {
+  const SECRET = 'reload-relay-secret-0123456789';
+  const relay = { mode: 'relay', peers: [], secret: SECRET };
+  const b = await writeTestConfig(tempDir(), { node_name: 'node-b', snapshot_interval_ms: 200, cluster: relay });
+  const a = await writeTestConfig(tempDir(), { node_name: 'node-a', snapshot_interval_ms: 200, cluster: relay });
+  const nodeB = startNode(['--config', b.file]);
+  const nodeA = startNode(['--config', a.file]);
+  after(() => Promise.all([nodeA.stop('SIGKILL'), nodeB.stop('SIGKILL')]));
+  await Promise.all([nodeA.waitForLog('ready'), nodeB.waitForLog('ready')]);
+  const instancesOnB = async () => ((await (await fetch(`http://127.0.0.1:${b.ports.web}/api/v2/instances/`)).json()) as { results: { name: string }[] }).results.map((i) => i.name);
+  assert.deepEqual(await instancesOnB(), ['node-b'], 'before the reload, B knows only itself');
+
+  edit(nodeA, a.file, (c) => (c.cluster.peers = [{ name: 'node-b', url: `ws://127.0.0.1:${b.ports.web}` }]));
+  await waitFor("A's snapshots relayed to B", async () => (await instancesOnB()).includes('node-a'), 15_000);
+  const ws = (await scrape(a.ports.websockets)).body;
+  assert.equal(sampleValue(ws, 'overseer_relay_connected{peer="node-b"}'), 1);
+  assert.ok((sampleValue(ws, 'overseer_relay_messages_total{peer="node-b"}') ?? 0) > 0);
+  assert.equal(await threads(a.ports.web, 'websockets'), 1, 'one relay thread, the new one');
+
+  edit(nodeA, a.file, (c) => (c.cluster.peers = []));
+  await waitFor('the peer series gone', async () => !(await scrape(a.ports.websockets)).body.includes('peer="node-b"'), 15_000);
+  assert.equal(await nodeA.stop(), 0);
+  assert.equal(await nodeB.stop(), 0);
+});
