@@ -24,6 +24,8 @@ const postgresDirs = (): string[] => {
 const PROGRAMS = {
   'redis-server': { packages: ['redis-server'] },
   promtool: { packages: ['prometheus'] },
+  prometheus: { packages: ['prometheus'] },
+  chromium: { packages: ['chromium'] },
   initdb: { packages: ['postgresql'], extraDirs: postgresDirs },
   'ansible-runner': { packages: ['python3-ansible-runner', 'ansible-core'] },
   git: { packages: ['git'] },
