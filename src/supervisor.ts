@@ -285,7 +285,8 @@ export class Supervisor {
    */
   close(): Promise<boolean> {
     this.#closing ??= (async () => {
-      await this.#starting?.catch(() => {});
+      // A reload under way may be starting a part (a new relay thread): let it stack that first.
+      await Promise.allSettled([this.#starting, this.#reloading]);
       const timeoutMs = this.config.shutdown_timeout_ms;
       this.#log.info({ timeout_ms: timeoutMs }, 'stopping');
       let ok = true;
