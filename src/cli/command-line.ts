@@ -1,4 +1,4 @@
-// What the maintenance commands (npm run cleanup, npm run backup) share: their arguments, the
+// What the commands (npm run cleanup, backup, load, status) share: their arguments, the
 // configuration found as `npm start` finds it, the database they work on, and a progress line.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -90,16 +90,24 @@ export async function openExistingDatabase(config: Config): Promise<Storage> {
   }
 }
 
-/** A status line rewritten in place on a terminal (stderr); silent when stderr is not one. */
-export function progressLine(stream: NodeJS.WriteStream = process.stderr): { update(text: string): void; done(): void } {
+/**
+ * A status line rewritten in place on a terminal (stderr by default); when the stream is not a
+ * terminal it is silent, or with plainEveryMs writes the line whole at most that often (for logs).
+ */
+export function progressLine(stream: NodeJS.WriteStream = process.stderr, options: { plainEveryMs?: number } = {}): { update(text: string): void; done(): void } {
   let shown = false;
   let last = 0;
   return {
     update(text) {
-      if (!stream.isTTY) return;
+      const every = stream.isTTY ? 100 : options.plainEveryMs; // ten updates a second are plenty to read
+      if (every === undefined) return;
       const now = performance.now();
-      if (now - last < 100) return; // ten updates a second are plenty to read
+      if (last !== 0 && now - last < every) return;
       last = now;
+      if (!stream.isTTY) {
+        stream.write(`${text}\n`);
+        return;
+      }
       stream.write(`\r\x1b[K${text}`);
       shown = true;
     },
@@ -108,6 +116,13 @@ export function progressLine(stream: NodeJS.WriteStream = process.stderr): { upd
       shown = false;
     },
   };
+}
+
+/** A progress bar of `width` cells: "[#########...........]  45%". */
+export function progressBar(fraction: number, width = 24): string {
+  const f = Math.min(1, Math.max(0, Number.isFinite(fraction) ? fraction : 0));
+  const full = Math.round(f * width);
+  return `[${'#'.repeat(full)}${'.'.repeat(width - full)}] ${String(Math.floor(f * 100)).padStart(3)}%`;
 }
 
 /** 1234567 → "1,234,567". */

@@ -7,6 +7,7 @@ import type {
   Batch,
   DeletedEvents,
   DeletedJobs,
+  EventLag,
   EventRow,
   EventOrder,
   HostSummaryRow,
@@ -20,6 +21,7 @@ import type {
   StreamEnd,
   StreamState,
 } from './storage.ts';
+import { rankOffset } from './storage.ts';
 import { EVENT_COLUMNS, FINISHED_SQL, ORDER_SQL } from './sql.ts';
 import { redactUrl } from '../redact.ts';
 import { OverseerError } from '../errors.ts';
@@ -273,6 +275,22 @@ export class PostgresStorage implements Storage {
 
   async countEvents(): Promise<number> {
     return this.#count('SELECT count(*) AS n FROM job_events', []);
+  }
+
+  async eventLag(jobIds: readonly number[], quantiles: readonly number[]): Promise<EventLag> {
+    const ids = [...jobIds];
+    const count = Number(await this.#count('SELECT count(*) AS n FROM job_events WHERE job_id = ANY($1::bigint[])', [ids]));
+    if (count === 0) return { count, seconds: [] };
+    const seconds = await Promise.all(
+      quantiles.map(async (q) => {
+        const { rows } = await this.#pool.query<{ lag: number | string }>(
+          'SELECT EXTRACT(EPOCH FROM modified - created)::float8 AS lag FROM job_events WHERE job_id = ANY($1::bigint[]) ORDER BY lag LIMIT 1 OFFSET $2',
+          [ids, rankOffset(q, count)],
+        );
+        return Math.max(0, Number(rows[0]?.lag ?? 0));
+      }),
+    );
+    return { count, seconds };
   }
 
   async deleteJobEvents(jobIds: readonly number[], limit: number): Promise<DeletedEvents> {

@@ -4,6 +4,7 @@ import type {
   Batch,
   DeletedEvents,
   DeletedJobs,
+  EventLag,
   EventOrder,
   Page,
   SaveResult,
@@ -14,6 +15,7 @@ import type {
   StoredHostSummary,
   StreamState,
 } from './storage.ts';
+import { rankOffset } from './storage.ts';
 import type { WriteLock } from './write-lock.ts';
 import { EVENT_COLUMNS, FINISHED_SQL, ORDER_SQL } from './sql.ts';
 import { OverseerError } from '../errors.ts';
@@ -219,6 +221,16 @@ export class SqliteStorage implements Storage {
 
   async countEvents(): Promise<number> {
     return (this.#stmt('SELECT count(*) AS n FROM job_events').get() as { n: number }).n;
+  }
+
+  async eventLag(jobIds: readonly number[], quantiles: readonly number[]): Promise<EventLag> {
+    const ids = JSON.stringify(jobIds);
+    const count = (this.#stmt(`SELECT count(*) AS n FROM job_events WHERE job_id IN ${JSON_IDS}`).get(ids) as { n: number }).n;
+    if (count === 0) return { count, seconds: [] };
+    const at = this.#stmt(
+      `SELECT (julianday(modified) - julianday(created)) * 86400.0 AS lag FROM job_events WHERE job_id IN ${JSON_IDS} ORDER BY lag LIMIT 1 OFFSET ?`,
+    );
+    return { count, seconds: quantiles.map((q) => Math.max(0, (at.get(ids, rankOffset(q, count)) as { lag: number }).lag)) };
   }
 
   async deleteJobEvents(jobIds: readonly number[], limit: number): Promise<DeletedEvents> {

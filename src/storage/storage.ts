@@ -87,6 +87,16 @@ export interface Page {
 export const EVENT_ORDERS = ['counter', '-counter', 'id', '-id', 'created', '-created'] as const;
 export type EventOrder = (typeof EVENT_ORDERS)[number];
 
+/** What eventLag found. */
+export interface EventLag {
+  readonly count: number;
+  /** One per quantile asked for, in seconds. */
+  readonly seconds: readonly number[];
+}
+
+/** The nearest-rank offset of quantile q among n sorted values. */
+export const rankOffset = (q: number, n: number): number => Math.min(n - 1, Math.max(0, Math.ceil(q * n) - 1));
+
 /** What one deleteJobEvents did. */
 export interface DeletedEvents {
   readonly events: number;
@@ -143,6 +153,11 @@ export interface Storage {
   streamState(jobId: number): Promise<StreamState>;
   /** Total events stored (all jobs). */
   countEvents(): Promise<number>;
+  /**
+   * How long these jobs' events took from `created` to being saved (`modified`): how many there
+   * are, and the lag in seconds at each quantile (0 to 1, nearest rank; empty when count is 0).
+   */
+  eventLag(jobIds: readonly number[], quantiles: readonly number[]): Promise<EventLag>;
   /**
    * Retention (src/control/retention.ts): deletes at most `limit` events of these jobs, in one
    * short transaction, so that writers wait at most one such batch.
