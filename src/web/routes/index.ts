@@ -9,6 +9,7 @@ import { workflowJobTemplateRoutes } from './workflow-job-templates.ts';
 import { jobRoutes } from './jobs.ts';
 import { jobEventRoutes } from './job-events.ts';
 import { configRoutes } from './config.ts';
+import { statusPageRoutes } from './status-page.ts';
 
 /** The route modules that take only the API context (the root module also takes the route table). */
 export const ROUTE_MODULES = [
@@ -22,6 +23,7 @@ export const ROUTE_MODULES = [
   jobRoutes,
   jobEventRoutes,
   configRoutes,
+  statusPageRoutes,
 ] as const;
 
 export { rootRoutes } from './root.ts';

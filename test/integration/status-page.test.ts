@@ -1,0 +1,122 @@
+// The status page at / in a real headless Chromium, against a real two-node cluster on one Redis:
+// it loads cleanly, shows both nodes, follows load as it runs, says when a node is lost, and asks
+// for a token when the API needs one.
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { statSync } from 'node:fs';
+import { Redis } from 'ioredis';
+import type { Browser } from 'puppeteer-core';
+import { startTestRedis, type TestRedis } from '../helpers/redis-server.ts';
+import { tempDir } from '../helpers/node-process.ts';
+import { pushEvents, syntheticEvents } from '../helpers/events.ts';
+import { waitFor } from '../helpers/wait-for.ts';
+import { cardText, clusterText, displayed, isHidden, textOf, launchBrowser, startClusterNode, watchPage, type ClusterNode } from '../helpers/status-page.ts';
+
+const TOKEN = 'status-page-token-0123456789';
+
+describe('the status page in a browser', () => {
+  let redis: TestRedis;
+  let client: Redis;
+  let browser: Browser;
+  const nodes: ClusterNode[] = [];
+
+  before(async () => {
+    redis = await startTestRedis();
+    client = new Redis(redis.url);
+    nodes.push(...(await Promise.all([startClusterNode('alpha', redis.url), startClusterNode('beta', redis.url)])));
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+    await Promise.all(nodes.map((n) => n.node.stop('SIGKILL')));
+    client?.disconnect();
+    await redis?.stop();
+  });
+
+  test('shows both nodes, its numbers follow the load, a stopped node is shown lost; no console error', async () => {
+    const [alpha, beta] = nodes as [ClusterNode, ClusterNode];
+    const page = await browser.newPage();
+    const watch = await watchPage(page);
+    const answer = await page.goto(`http://127.0.0.1:${alpha.web}/`);
+    assert.equal(answer?.status(), 200);
+    const headers = answer!.headers();
+    assert.match(headers['content-security-policy'] ?? '', /script-src 'self'/);
+    assert.equal(headers['x-content-type-options'], 'nosniff');
+
+    for (const name of ['alpha', 'beta']) {
+      await waitFor(`${name}'s card with its numbers`, async () => !Number.isNaN(displayed(await cardText(page, name, 'inserted'))));
+      assert.equal(await cardText(page, name, 'status'), 'healthy');
+    }
+    assert.deepEqual(await page.$$eval('article.node h2', (hs) => hs.map((h) => h.textContent)), ['alpha', 'beta']);
+    assert.equal(await page.$$eval('article.node .uplot', (charts) => charts.length), 8, 'four charts per node');
+    const before = displayed(await clusterText(page, 'cluster-inserted'));
+
+    await pushEvents(client, 'callback_tasks', syntheticEvents(1, 4000));
+    const during = await waitFor(
+      'the saved events and the rate to move on the page',
+      async () => {
+        const inserted = displayed(await clusterText(page, 'cluster-inserted'));
+        const rate = await clusterText(page, 'cluster-events-rate');
+        return inserted > before && /^[\d,.]+\/s$/.test(rate) && Number(rate.replace(/[,/s]/g, '')) > 0 ? { inserted, rate } : undefined;
+      },
+      30_000,
+    );
+    assert.ok(during.inserted > before);
+    const shot = join(tempDir('overseer-status-page-'), 'status-page.png');
+    await page.screenshot({ path: shot, fullPage: true });
+    assert.ok(statSync(shot).size > 10_000);
+    await waitFor('all 4000 events on the page', async () => displayed(await clusterText(page, 'cluster-inserted')) >= before + 4000, 30_000);
+
+    assert.equal(await beta.node.stop(), 0);
+    await waitFor('beta shown lost', async () => (await cardText(page, 'beta', 'status')) === 'lost', 15_000);
+    assert.equal(await isHidden(page, 'article.node[data-node="beta"] .alert'), false);
+    assert.match(await textOf(page, 'article.node[data-node="beta"] .alert'), /^Lost: no snapshot/);
+    assert.equal(await cardText(page, 'alpha', 'status'), 'healthy');
+    assert.match(await clusterText(page, 'cluster-nodes'), /^2 \(1 lost\)$/);
+
+    assert.deepEqual(watch.errors, []);
+    assert.deepEqual(watch.failed, []);
+    // Chromium's own headers on the page's API reads pass the port's checks: same-origin, no Origin on a GET.
+    const sent = watch.sent();
+    assert.ok(sent.length >= 4, 'the API requests were seen');
+    for (const { url, headers: h } of sent) {
+      assert.equal(h['sec-fetch-site'], 'same-origin', url);
+      assert.equal(h.origin, undefined, url);
+    }
+    assert.deepEqual(alpha.node.logs.filter((l) => l.msg === 'request refused'), []);
+    await page.close();
+  });
+
+  test('with tokens configured it asks for one, asks again after a wrong one, and shows the cluster with the right one', async () => {
+    const gamma = await startClusterNode('gamma', redis.url, { services: { web: { tokens: [TOKEN] } } });
+    nodes.push(gamma);
+    const page = await browser.newPage();
+    const watch = await watchPage(page);
+    await page.goto(`http://127.0.0.1:${gamma.web}/`);
+    await page.waitForSelector('#token-form:not([hidden])', { timeout: 15_000 });
+    assert.equal(await page.$$eval('article.node', (a) => a.length), 0, 'nothing shown without a token');
+
+    await page.type('#token', 'not-the-token-0123456789');
+    await page.click('#token-form button');
+    await page.waitForSelector('#token-problem:not([hidden])', { timeout: 15_000 });
+    assert.match(await textOf(page, '#token-problem'), /refused/);
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('overseer.api-token')), null, 'a refused token is not kept');
+
+    await page.type('#token', TOKEN);
+    await page.click('#token-form button');
+    await waitFor("gamma's numbers", async () => !Number.isNaN(displayed(await cardText(page, 'gamma', 'inserted'))), 15_000);
+    assert.equal(await isHidden(page, '#token-form'), true);
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('overseer.api-token')), TOKEN, 'kept for this tab');
+    await page.reload();
+    await waitFor('the numbers again after a reload, without asking', async () => !Number.isNaN(displayed(await cardText(page, 'gamma', 'inserted'))), 15_000);
+
+    // The browser logs each 401 it was answered; nothing else may be an error.
+    assert.deepEqual(watch.errors.filter((e) => !/status of 401/.test(e)), []);
+    assert.ok(watch.failed.length > 0 && watch.failed.every((f) => f.startsWith('401 ')), watch.failed.join('\n'));
+    const sent = watch.sent();
+    assert.ok(sent.some((r) => r.url.includes('/api/v2/metrics/') && r.headers.authorization === `Bearer ${TOKEN}`), 'the token is sent as a bearer token');
+    assert.ok(sent.every((r) => r.headers['sec-fetch-site'] === 'same-origin'));
+    await page.close();
+  });
+});
