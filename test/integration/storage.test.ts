@@ -202,6 +202,19 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       assert.equal(await storage.countEvents(), ALL + 2);
     });
 
+    test("eventLag: the lag from created to saved of these jobs' events, by nearest rank", async () => {
+      const storage = await migrated();
+      const t0 = Date.parse('2026-11-25T10:00:00.000Z');
+      // Job 21: 100 events created at t0 and saved 10 ms, 20 ms, … 1000 ms later; job 22 an hour later, not asked for.
+      const rows = eventRows(21).slice(0, 100).map((r, i) => ({ ...r, created: new Date(t0).toISOString(), modified: new Date(t0 + (i + 1) * 10).toISOString() }));
+      const other = eventRows(22).slice(0, 5).map((r) => ({ ...r, created: new Date(t0).toISOString(), modified: new Date(t0 + 3_600_000).toISOString() }));
+      await storage.saveBatch(batch([...rows, ...other]));
+      const lag = await storage.eventLag([21], [0.5, 0.99, 1]);
+      assert.equal(lag.count, 100);
+      assert.deepEqual(lag.seconds.map((s) => Math.round(s * 1000)), [500, 990, 1000]);
+      assert.deepEqual(await storage.eventLag([23], [0.5]), { count: 0, seconds: [] });
+    });
+
     test("a host's summary replaces its earlier one", async () => {
       const storage = await migrated();
       const [h1, h2, h3] = statsSummaries(10) as [HostSummaryRow, HostSummaryRow, HostSummaryRow];
