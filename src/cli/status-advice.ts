@@ -15,6 +15,8 @@ export const THRESHOLDS = {
 } as const;
 
 const s = (n: number, digits = 1) => n.toFixed(digits);
+/** A rate as people read it: 0.4, 12, 1,500. */
+const perS = (n: number) => (Math.abs(n) < 10 ? n.toFixed(1) : Math.round(n).toLocaleString('en-US'));
 
 /** The advice for these nodes; cpus is the machine's CPU count when known (status on the node's own machine, or --cpus). */
 export function statusAdvice(nodes: readonly NodeStatus[], cpus: number | undefined): string[] {
@@ -39,7 +41,7 @@ export function statusAdvice(nodes: readonly NodeStatus[], cpus: number | undefi
       const workers = n.threads.callback_receiver;
       const idle = cpuShare === null ? '(CPU not checked: give --cpus N for a node on another machine)' : cpuShare < THRESHOLDS.cpuIdleShare ? `while CPU is idle (${cpuText}, < ${THRESHOLDS.cpuIdleShare * 100}%)` : `with CPU to spare (${cpuText})`;
       advice.push(
-        `${at} the callback receiver falls behind: callback_receiver_events_queue_size_redis grows ${s(n.queueGrowthPerSecond ?? 0)}/s (now ${Math.round(n.queue ?? 0)}) and callback_receiver_event_processing_lag_seconds p99 is ${s(n.lagP99Seconds ?? 0)} s (> ${THRESHOLDS.lagP99Seconds} s) ${idle}: raise services.callback_receiver.workers${workers === undefined ? '' : ` (now ${workers})`}.`,
+        `${at} the callback receiver falls behind: callback_receiver_events_queue_size_redis grows ${perS(n.queueGrowthPerSecond ?? 0)}/s (now ${Math.round(n.queue ?? 0).toLocaleString('en-US')}) and callback_receiver_event_processing_lag_seconds p99 is ${s(n.lagP99Seconds ?? 0)} s (> ${THRESHOLDS.lagP99Seconds} s) ${idle}: raise services.callback_receiver.workers${workers === undefined ? '' : ` (now ${workers})`}.`,
       );
     }
     if (n.dispatcherAvailability !== null && n.dispatcherAvailability < THRESHOLDS.dispatcherAvailability) {

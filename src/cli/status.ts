@@ -42,7 +42,7 @@ const secs = (v: number | null): string => (v === null ? '–' : `${v.toFixed(3)
 /** One node's table: a figure a line. */
 export function nodeTable(n: NodeStatus, cpus: number | undefined): string {
   const per = (v: number | null) => (v === null ? '' : ` (${num(v, v < 10 ? 1 : 0)}/s)`);
-  const growth = n.queueGrowthPerSecond === null ? '' : ` (${n.queueGrowthPerSecond > 0 ? 'growing' : n.queueGrowthPerSecond < 0 ? 'draining' : 'steady'} ${num(Math.abs(n.queueGrowthPerSecond), 1)}/s)`;
+  const growth = n.queueGrowthPerSecond === null ? '' : ` (${n.queueGrowthPerSecond > 0 ? 'growing' : n.queueGrowthPerSecond < 0 ? 'draining' : 'steady'} ${num(Math.abs(n.queueGrowthPerSecond), Math.abs(n.queueGrowthPerSecond) < 10 ? 1 : 0)}/s)`;
   const threads = Object.entries(n.threads).map(([service, t]) => `${service} ${t}`).join(', ') || '–';
   const used = n.capacity === null || n.consumedCapacity === null ? '–' : `${num(n.consumedCapacity)} of ${num(n.capacity)}${n.capacity > 0 ? ` (${Math.round((100 * n.consumedCapacity) / n.capacity)}%)` : ''}`;
   const rows: [string, string][] = [
