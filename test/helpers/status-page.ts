@@ -74,8 +74,5 @@ export const cardText = (page: Page, node: string, metric: string) => textOf(pag
 /** The text of a cluster-wide number. */
 export const clusterText = (page: Page, metric: string) => textOf(page, `#cluster [data-metric="${metric}"]`);
 
-/** Whether the element a selector finds is hidden (its hidden attribute). */
-export const isHidden = (page: Page, selector: string) => page.$eval(selector, (e) => e.hasAttribute('hidden'));
-
 /** A displayed count ("12,345") as a number; NaN for a dash. */
 export const displayed = (text: string): number => Number(text.replace(/,/g, ''));

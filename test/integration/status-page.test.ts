@@ -11,7 +11,7 @@ import { startTestRedis, type TestRedis } from '../helpers/redis-server.ts';
 import { tempDir } from '../helpers/node-process.ts';
 import { pushEvents, syntheticEvents } from '../helpers/events.ts';
 import { waitFor } from '../helpers/wait-for.ts';
-import { cardText, clusterText, displayed, isHidden, textOf, launchBrowser, startClusterNode, watchPage, type ClusterNode } from '../helpers/status-page.ts';
+import { cardText, clusterText, displayed, textOf, launchBrowser, startClusterNode, watchPage, type ClusterNode } from '../helpers/status-page.ts';
 
 const TOKEN = 'status-page-token-0123456789';
 
@@ -50,6 +50,7 @@ describe('the status page in a browser', () => {
     }
     assert.deepEqual(await page.$$eval('article.node h2', (hs) => hs.map((h) => h.textContent)), ['alpha', 'beta']);
     assert.equal(await page.$$eval('article.node .uplot', (charts) => charts.length), 8, 'four charts per node');
+    assert.equal(await (await page.$('#token-form'))!.isVisible(), false, 'no token asked for when none is configured');
     const before = displayed(await clusterText(page, 'cluster-inserted'));
 
     await pushEvents(client, 'callback_tasks', syntheticEvents(1, 4000));
@@ -70,7 +71,7 @@ describe('the status page in a browser', () => {
 
     assert.equal(await beta.node.stop(), 0);
     await waitFor('beta shown lost', async () => (await cardText(page, 'beta', 'status')) === 'lost', 15_000);
-    assert.equal(await isHidden(page, 'article.node[data-node="beta"] .alert'), false);
+    assert.equal(await (await page.$('article.node[data-node="beta"] .alert'))!.isVisible(), true);
     assert.match(await textOf(page, 'article.node[data-node="beta"] .alert'), /^Lost: no snapshot/);
     assert.equal(await cardText(page, 'alpha', 'status'), 'healthy');
     assert.match(await clusterText(page, 'cluster-nodes'), /^2 \(1 lost\)$/);
@@ -94,19 +95,19 @@ describe('the status page in a browser', () => {
     const page = await browser.newPage();
     const watch = await watchPage(page);
     await page.goto(`http://127.0.0.1:${gamma.web}/`);
-    await page.waitForSelector('#token-form:not([hidden])', { timeout: 15_000 });
+    await page.waitForSelector('#token-form', { visible: true, timeout: 15_000 });
     assert.equal(await page.$$eval('article.node', (a) => a.length), 0, 'nothing shown without a token');
 
     await page.type('#token', 'not-the-token-0123456789');
     await page.click('#token-form button');
-    await page.waitForSelector('#token-problem:not([hidden])', { timeout: 15_000 });
+    await page.waitForSelector('#token-problem', { visible: true, timeout: 15_000 });
     assert.match(await textOf(page, '#token-problem'), /refused/);
     assert.equal(await page.evaluate(() => sessionStorage.getItem('overseer.api-token')), null, 'a refused token is not kept');
 
     await page.type('#token', TOKEN);
     await page.click('#token-form button');
     await waitFor("gamma's numbers", async () => !Number.isNaN(displayed(await cardText(page, 'gamma', 'inserted'))), 15_000);
-    assert.equal(await isHidden(page, '#token-form'), true);
+    await page.waitForSelector('#token-form', { hidden: true, timeout: 5_000 });
     assert.equal(await page.evaluate(() => sessionStorage.getItem('overseer.api-token')), TOKEN, 'kept for this tab');
     await page.reload();
     await waitFor('the numbers again after a reload, without asking', async () => !Number.isNaN(displayed(await cardText(page, 'gamma', 'inserted'))), 15_000);

@@ -5,7 +5,7 @@ import { LiveChart } from './status-charts.js';
 
 const dash = '–';
 const count = (v) => (v == null ? dash : Math.round(v).toLocaleString('en'));
-const rate = (v) => (v == null ? dash : `${v >= 100 ? Math.round(v).toLocaleString('en') : v.toFixed(1)}/s`);
+const rate = (v) => (v == null ? dash : `${v >= 100 || v === 0 ? Math.round(v).toLocaleString('en') : v.toFixed(1)}/s`);
 /** Seconds as ms below 1 s, else s; 3 significant figures at most. */
 export const seconds = (v) => (v == null ? dash : v < 1 ? `${Number((v * 1000).toPrecision(3))} ms` : `${Number(v.toPrecision(3))} s`);
 const ago = (s) => (s == null ? 'no snapshot recorded' : `last snapshot ${s < 10 ? s.toFixed(1) : Math.round(s)} s ago`);
@@ -81,8 +81,8 @@ export class NodeCard {
     this.#charts = {
       events: new LiveChart(charts, 'events saved per second', [{ label: 'events/s' }], (v) => rate(v)),
       lag: new LiveChart(charts, 'processing lag', [{ label: 'p50' }, { label: 'p99' }], seconds),
-      queue: new LiveChart(charts, 'events waiting', [{ label: 'queue' }, { label: 'in memory' }], count),
-      jobs: new LiveChart(charts, 'jobs and capacity', [{ label: 'jobs' }, { label: 'capacity used' }], count),
+      queue: new LiveChart(charts, 'events waiting', [{ label: 'queue' }, { label: 'in memory' }], count, true),
+      jobs: new LiveChart(charts, 'jobs and capacity', [{ label: 'jobs' }, { label: 'capacity used' }], count, true),
     };
   }
 
@@ -121,10 +121,8 @@ export class NodeCard {
       set('remaining', count(r.remaining));
       set('pool', r.poolWorkers == null ? dash : `${count(r.activeTasks)} / ${count(r.poolWorkers)}`);
     }
-    if (c) {
-      this.#numbers.set('events-rate', rate(c.eventsPerSecond));
-      this.#numbers.set('lag', c.lagP50 == null ? 'no events' : `${seconds(c.lagP50)} / ${seconds(c.lagP99)}`);
-    }
+    this.#numbers.set('events-rate', c ? rate(c.eventsPerSecond) : dash);
+    this.#numbers.set('lag', !c ? dash : c.lagP50 == null ? 'no events' : `${seconds(c.lagP50)} / ${seconds(c.lagP99)}`);
     this.#charts.events.push(t, [r ? c?.eventsPerSecond : null]);
     this.#charts.lag.push(t, r && c ? [c.lagP50, c.lagP99] : [null, null]);
     this.#charts.queue.push(t, r ? [r.queue, r.inMemory] : [null, null]);

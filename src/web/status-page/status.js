@@ -51,8 +51,11 @@ async function refresh() {
     const reading = current.get(name);
     const c = reading ? change(baselines.get(name), reading) : null;
     if (reading && (c || !baselines.has(name))) baselines.set(name, reading);
-    if (c) changes.set(name, c);
-    card.setInstance(instances.find((i) => i.name === name));
+    const instance = instances.find((i) => i.name === name);
+    // A rate is only as good as the snapshots it came from: none is shown for a stale or lost node.
+    if (instance !== undefined && instance.status !== 'healthy') changes.delete(name);
+    else if (c) changes.set(name, c);
+    card.setInstance(instance);
     card.setReading(now, reading ?? null, reading ? changes.get(name) ?? null : null);
   }
   summary.show(instances, current, changes);
