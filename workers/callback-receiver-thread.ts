@@ -23,12 +23,16 @@ export async function loop(task: LoopTask): Promise<void> {
   try {
     await redis.connect();
     const receiver = new Receiver({
-      queue: new EventQueue(redis, settings.queue, settings.nodeName, task.slot),
+      queue: new EventQueue(redis, settings.queue, settings.nodeName, task.slot, {
+        maxEventBytes: settings.maxEventBytes,
+        deadLetterMax: settings.deadLetterMax,
+      }),
       storage,
       metrics,
       log: log.child({ slot: task.slot }),
       nodeName: settings.nodeName,
       batchSize: settings.batchSize,
+      batchBytes: settings.batchBytes,
       bufferMs: settings.bufferMs,
       maxEventBytes: settings.maxEventBytes,
     });

@@ -36,8 +36,10 @@ export interface Config {
       readonly workers: number;
       readonly queue: string;
       readonly batch_size: number;
+      readonly batch_bytes: number;
       readonly buffer_ms: number;
       readonly max_event_bytes: number;
+      readonly dead_letter_max: number;
     };
     readonly dispatcher: Listen & {
       readonly min_workers: number;
@@ -175,8 +177,10 @@ const SCHEMA: Tree = {
       workers,
       queue: redisKey,
       batch_size: int(1, 5000, 'events'),
+      batch_bytes: int(64 * 1024, 1024 * 1024 * 1024, 'bytes'),
       buffer_ms: int(1, 60_000, 'milliseconds'),
       max_event_bytes: int(1024, 512 * 1024 * 1024, 'bytes'),
+      dead_letter_max: int(1, 10_000_000, 'dead letters'),
     },
     dispatcher: {
       ...listen,

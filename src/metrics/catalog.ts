@@ -191,8 +191,21 @@ export const CATALOG = [
     key: 'deadLettered',
     service: 'callback_receiver',
     name: 'callback_receiver_events_dead_lettered_total',
-    help: 'Events moved to the dead-letter list instead of the database, by reason.',
+    help: 'Events moved to the dead-letter list instead of the database, by reason (oversized: by the take in Redis, before reaching a thread).',
     labels: [{ name: 'reason', values: DEAD_REASONS }],
+  }),
+  counter({
+    key: 'deadLettersDropped',
+    service: 'callback_receiver',
+    name: 'callback_receiver_dead_letters_dropped_total',
+    help: 'Dead letters trimmed from the dead-letter list, oldest first, to keep it at dead_letter_max: the list holds dead-lettered minus dropped.',
+  }),
+  histogram({
+    key: 'batchBytes',
+    service: 'callback_receiver',
+    name: 'callback_receiver_batch_bytes',
+    help: 'Bytes of events per batch, as taken from the queue (at most batch_bytes, or one larger event).',
+    buckets: [65536, 262144, 1048576, 4194304, 8388608, 16777216, 67108864],
   }),
   counter({
     key: 'streamsCompleted',

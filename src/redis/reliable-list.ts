@@ -15,6 +15,7 @@ const SCRIPTS = {
   overseerListTake: { file: 'take.lua', numberOfKeys: 2 },
   overseerListGiveBack: { file: 'give-back.lua', numberOfKeys: 2 },
   overseerListSubmit: { file: 'submit.lua', numberOfKeys: 2 },
+  overseerListTakeBounded: { file: 'take-bounded.lua', numberOfKeys: 3 },
 } as const;
 
 type ScriptName = keyof typeof SCRIPTS;
@@ -24,6 +25,10 @@ interface ListCommands {
   overseerListTake(queue: string, processing: string, n: number, oncePrefix: string): Promise<string[]>;
   overseerListGiveBack(queue: string, processing: string): Promise<number>;
   overseerListSubmit(queue: string, marker: string, item: string, ttlMs: number): Promise<number>;
+  overseerListTakeBounded(
+    queue: string, processing: string, dead: string,
+    n: number, budget: number, firstAnyway: '0' | '1', maxItemBytes: number, deadMax: number, node: string, at: string, keepBytes: number,
+  ): Promise<[string[], number, number, number, number]>;
 }
 
 // Read once, when the module loads: a missing file fails at start, not at the first take.
@@ -31,16 +36,20 @@ const LUA = Object.fromEntries(
   Object.entries(SCRIPTS).map(([name, s]) => [name, readFileSync(new URL(`./lua/${s.file}`, import.meta.url), 'utf8')]),
 ) as Record<ScriptName, string>;
 
-/** Connections the commands are defined on; defineCommand is per connection, and once is enough. */
-const defined = new WeakSet<Redis>();
+/** What every list uses; the bounded take is defined on a connection only once a list there needs it. */
+const COMMON: readonly ScriptName[] = ['overseerListTake', 'overseerListGiveBack', 'overseerListSubmit'];
 
-/** The connection, with the list commands defined on it (the first time only). */
-function withListCommands(redis: Redis): Redis & ListCommands {
-  if (!defined.has(redis)) {
-    for (const name of Object.keys(SCRIPTS) as ScriptName[]) {
-      redis.defineCommand(name, { numberOfKeys: SCRIPTS[name].numberOfKeys, lua: LUA[name] });
-    }
-    defined.add(redis);
+/** The commands defined on each connection; defineCommand is per connection, and once is enough. */
+const defined = new WeakMap<Redis, Set<ScriptName>>();
+
+/** The connection, with these list commands defined on it (each the first time only). */
+function withListCommands(redis: Redis, names: readonly ScriptName[] = COMMON): Redis & ListCommands {
+  let done = defined.get(redis);
+  if (done === undefined) defined.set(redis, (done = new Set()));
+  for (const name of names) {
+    if (done.has(name)) continue;
+    redis.defineCommand(name, { numberOfKeys: SCRIPTS[name].numberOfKeys, lua: LUA[name] });
+    done.add(name);
   }
   return redis as Redis & ListCommands;
 }
@@ -63,6 +72,37 @@ export interface OnceOptions {
   readonly name: string;
   /** How long the marker lives at most, should its item be lost with its Redis. */
   readonly ttlMs: number;
+}
+
+/** The limits of a bounded take (see take-bounded.lua). */
+export interface TakeLimits {
+  /** Items at most (and at most MAX_TAKE). */
+  readonly count: number;
+  /** Bytes at most, over the items taken. */
+  readonly bytes: number;
+  /** Take the first item even when it alone passes `bytes` (a batch that is empty needs one). */
+  readonly firstAnyway: boolean;
+  /** Items longer than this go to the dead list instead, cut to their first `keepBytes`. */
+  readonly maxItemBytes: number;
+  readonly dead: string;
+  /** The dead list keeps its newest `deadMax` entries. */
+  readonly deadMax: number;
+  /** What each such dead letter says: the node that wrote it, and when. */
+  readonly node: string;
+  readonly at: string;
+  readonly keepBytes: number;
+}
+
+/** Why a bounded take stopped: the queue is empty, items may still wait, or the next one would pass the byte budget. */
+export const TAKE_STOPS = ['empty', 'more', 'full'] as const;
+
+/** What a bounded take moved, and what it dead-lettered and dropped on the way (already committed by Redis). */
+export interface BoundedTake {
+  readonly items: string[];
+  readonly bytes: number;
+  readonly oversized: number;
+  readonly dropped: number;
+  readonly stop: (typeof TAKE_STOPS)[number];
 }
 
 /** One taker's side of a reliable list, on one connection. */
@@ -98,6 +138,33 @@ export class ReliableList {
     return this.#redis.overseerListTake(k.queue, k.processing, Math.min(n, MAX_TAKE), k.oncePrefix ?? '');
   }
 
+  /** take, bounded by bytes too, with items over a size limit moved to a dead list instead (see TakeLimits). */
+  async takeBounded(l: TakeLimits): Promise<BoundedTake> {
+    const k = this.#keys;
+    if (l.count < 1) return { items: [], bytes: 0, oversized: 0, dropped: 0, stop: 'more' };
+    const redis = withListCommands(this.#redis, ['overseerListTakeBounded']);
+    const [items, bytes, oversized, dropped, stop] = await redis.overseerListTakeBounded(
+      k.queue, k.processing, l.dead,
+      Math.min(l.count, MAX_TAKE), Math.max(l.bytes, 0), l.firstAnyway ? '1' : '0', l.maxItemBytes, l.deadMax, l.node, l.at, l.keepBytes,
+    );
+    return { items, bytes, oversized, dropped, stop: TAKE_STOPS[stop] ?? 'more' };
+  }
+
+  /**
+   * Waits up to timeoutMs for one item and moves it into the processing list, as bytes (BLMOVE:
+   * give it a connection of its own). The bytes stay outside the JavaScript heap until the caller
+   * has looked at their length.
+   */
+  async waitForOneBytes(timeoutMs: number): Promise<Buffer | null> {
+    const k = this.#keys;
+    return this.#redis.blmoveBuffer(k.queue, k.processing, 'LEFT', 'RIGHT', Math.max(timeoutMs, 1) / 1000);
+  }
+
+  /** Puts the item last moved into the processing list back at the head of the queue. */
+  async returnLast(): Promise<void> {
+    await this.#redis.lmove(this.#keys.processing, this.#keys.queue, 'RIGHT', 'LEFT');
+  }
+
   /** Waits up to timeoutMs for one item and moves it into the processing list (BLMOVE: give it a connection of its own). */
   async waitForOne(timeoutMs: number): Promise<string | null> {
     const k = this.#keys;
@@ -120,14 +187,18 @@ export class ReliableList {
     await this.#redis.lrem(this.#keys.processing, 1, item);
   }
 
-  /** Everything in the processing list is dealt with: empties it, in one transaction with what `alongside` adds. */
-  async clear(alongside?: (tx: ChainableCommander) => void): Promise<void> {
+  /**
+   * Everything in the processing list is dealt with: empties it, in one transaction with what
+   * `alongside` adds; resolves to the replies of alongside's commands, once committed.
+   */
+  async clear(alongside?: (tx: ChainableCommander) => void): Promise<unknown[]> {
     const tx = this.#redis.multi();
     alongside?.(tx);
     tx.del(this.#keys.processing);
     const results = await tx.exec();
     const failed = results?.find(([err]) => err !== null)?.[0];
     if (failed) throw failed;
+    return (results ?? []).slice(0, -1).map(([, reply]) => reply);
   }
 
   /** Items waiting in the queue. */

@@ -12,8 +12,10 @@ export interface ReceiverSettings extends ThreadSettings {
   readonly dataDir: string;
   readonly queue: string;
   readonly batchSize: number;
+  readonly batchBytes: number;
   readonly bufferMs: number;
   readonly maxEventBytes: number;
+  readonly deadLetterMax: number;
   /** The process-wide SQLite write lock (see src/storage/write-lock.ts). */
   readonly sqliteLock: SharedArrayBuffer;
 }
@@ -44,8 +46,10 @@ export const callbackReceiver: Service = {
       dataDir: c.data_dir,
       queue: r.queue,
       batchSize: r.batch_size,
+      batchBytes: r.batch_bytes,
       bufferMs: r.buffer_ms,
       maxEventBytes: r.max_event_bytes,
+      deadLetterMax: r.dead_letter_max,
       sqliteLock: node.sqliteLock,
     };
     const size = (workers: number) => ({ minThreads: workers, maxThreads: workers, loops: workers, idleTimeoutMs: Infinity });

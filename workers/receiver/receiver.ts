@@ -1,5 +1,6 @@
 // One receiver loop: take events from the queue into its processing list, save them in batches
-// (at batch_size events or buffer_ms after the first, whichever comes first), then empty the list.
+// (at batch_size events, batch_bytes bytes or buffer_ms after the first, whichever comes first),
+// then empty the list. Oversized events never get here: the take dead-letters them in Redis.
 import type { Logger } from '../../src/logger.ts';
 import type { Handles } from '../../src/metrics/recorder.ts';
 import type { DeadLetter, EventQueue } from '../../src/redis/event-queue.ts';
@@ -17,6 +18,8 @@ export interface ReceiverOptions {
   readonly log: Logger;
   readonly nodeName: string;
   readonly batchSize: number;
+  /** A batch holds at most this many bytes of events (or one event, whatever its size). */
+  readonly batchBytes: number;
   readonly bufferMs: number;
   readonly maxEventBytes: number;
 }
@@ -46,6 +49,7 @@ function safeParse(payload: string, maxBytes: number, now: string): ReturnType<t
 export class Receiver {
   readonly #o: ReceiverOptions;
   #buffer: string[] = [];
+  #bufferBytes = 0;
   #firstAt = 0;
 
   constructor(options: ReceiverOptions) {
@@ -54,23 +58,22 @@ export class Receiver {
 
   /** Runs until the signal fires, then saves what it holds and returns. */
   async run(signal: AbortSignal): Promise<void> {
-    const { queue, batchSize, bufferMs } = this.#o;
-    const leftover = await queue.leftover();
-    if (leftover.length > 0) {
-      this.#o.log.info({ events: leftover.length }, 'saving what this loop held when it stopped last time');
-      this.#hold(leftover);
-      await this.#flush();
-    }
+    const { queue, batchSize, batchBytes, bufferMs } = this.#o;
+    // Back to the head of the queue rather than read here: the take sees their sizes first.
+    const leftover = await queue.giveBackLeftover();
+    if (leftover > 0) this.#o.log.info({ events: leftover }, 'what this loop held when it stopped last time is back in the queue');
     while (!signal.aborted) {
-      const taken = await queue.take(batchSize - this.#buffer.length);
-      if (taken.length > 0) this.#hold(taken);
-      else if (!this.#due()) {
+      const t = await queue.takeBounded(batchSize - this.#buffer.length, batchBytes - this.#bufferBytes, this.#buffer.length === 0);
+      this.#countOversized(t.oversized, t.dropped);
+      if (t.items.length > 0) this.#hold(t.items, t.bytes);
+      else if (t.stop === 'empty' && !this.#due()) {
         // The queue is empty: wait for the next event, but not past this batch's buffer time.
         const wait = this.#buffer.length > 0 ? bufferMs - (Date.now() - this.#firstAt) : IDLE_WAIT_MS;
         const one = await queue.waitForOne(wait);
-        if (one !== null) this.#hold([one]);
+        if (one !== null) this.#hold([one], Buffer.byteLength(one));
       }
-      if (this.#buffer.length >= batchSize || this.#due()) await this.#flush();
+      const full = this.#buffer.length >= batchSize || this.#bufferBytes >= batchBytes || (t.stop === 'full' && this.#buffer.length > 0);
+      if (full || this.#due()) await this.#flush();
     }
     if (this.#buffer.length > 0) await this.#flush();
   }
@@ -80,9 +83,20 @@ export class Receiver {
     return this.#buffer.length > 0 && Date.now() - this.#firstAt >= this.#o.bufferMs;
   }
 
-  #hold(payloads: string[]): void {
+  /** Oversized events the take dead-lettered, and dead letters its trim dropped: Redis has committed both. */
+  #countOversized(oversized: number, dropped: number): void {
+    if (oversized > 0) {
+      this.#o.metrics.eventsPopped.inc(oversized);
+      this.#o.metrics.deadLettered.labels('oversized').inc(oversized);
+      this.#o.log.warn({ events: oversized, reasons: ['oversized'] }, 'events dead-lettered');
+    }
+    if (dropped > 0) this.#o.metrics.deadLettersDropped.inc(dropped);
+  }
+
+  #hold(payloads: string[], bytes: number): void {
     if (this.#buffer.length === 0) this.#firstAt = Date.now();
     for (const p of payloads) this.#buffer.push(p);
+    this.#bufferBytes += bytes;
     this.#o.metrics.eventsPopped.inc(payloads.length);
     this.#o.metrics.eventsInMemory.set(this.#buffer.length);
   }
@@ -162,11 +176,15 @@ export class Receiver {
       metrics.processingLag.observe(lag);
     }
     if (saved.length > 0) metrics.processingAvgSeconds.set(lagSum / saved.length);
-    for (const d of b.dead) metrics.deadLettered.labels(d.reason).inc();
-    if (b.dead.length > 0) log.warn({ events: b.dead.length, reasons: [...new Set(b.dead.map((d) => d.reason))] }, 'events dead-lettered');
 
-    await this.#o.queue.done(b.dead);
+    const { dropped } = await this.#o.queue.done(b.dead);
+    // Counted once Redis has committed them, so that the counters always match the list.
+    for (const d of b.dead) metrics.deadLettered.labels(d.reason).inc();
+    if (dropped > 0) metrics.deadLettersDropped.inc(dropped);
+    if (b.dead.length > 0) log.warn({ events: b.dead.length, reasons: [...new Set(b.dead.map((d) => d.reason))] }, 'events dead-lettered');
+    metrics.batchBytes.observe(this.#bufferBytes);
     this.#buffer = [];
+    this.#bufferBytes = 0;
     metrics.eventsInMemory.set(0);
     // Last, so that whoever sees a stream counted complete sees this batch's other numbers too.
     metrics.streamsCompleted.inc(completed.length);
