@@ -2,7 +2,6 @@
 // `awx` and `awxCompat` fields, so that an AWX dashboard or alert keeps working when pointed at
 // overseer. `npm run docs` writes them to config/prometheus/awx-compat.rules.yml; a test fails when
 // the file and the catalog disagree.
-import { writeFileSync } from 'node:fs';
 import { CATALOG } from './catalog.ts';
 import type { MetricSpec } from './metric-spec.ts';
 
@@ -62,15 +61,4 @@ export function compatRulesFile(): string {
     out.push(`      # ${rule.from.help}`, `      - record: ${rule.record}`, `        expr: ${scalar(rule.expr)}`);
   }
   return `${out.join('\n')}\n`;
-}
-
-if (import.meta.main) {
-  const i = process.argv.indexOf('--write');
-  const file = i >= 0 ? process.argv[i + 1] : undefined;
-  if (file === undefined) {
-    process.stdout.write(compatRulesFile());
-  } else {
-    writeFileSync(file, compatRulesFile());
-    process.stdout.write(`AWX compatibility rules written to ${file}\n`);
-  }
 }

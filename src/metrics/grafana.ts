@@ -3,7 +3,6 @@
 // code disagree, and another when a panel names a metric the catalog does not have.
 // Import asks for a Prometheus datasource (the DS_PROMETHEUS input): it becomes the default of the
 // `datasource` variable that every panel uses, so one dashboard serves several Prometheus servers.
-import { writeFileSync } from 'node:fs';
 import { ROWS, type PanelSpec } from './grafana-panels.ts';
 
 /** Where the dashboard lives, from the repository root. */
@@ -173,15 +172,4 @@ export function dashboard(): Json {
 /** The dashboard file's text. */
 export function dashboardFile(): string {
   return `${JSON.stringify(dashboard(), null, 2)}\n`;
-}
-
-if (import.meta.main) {
-  const i = process.argv.indexOf('--write');
-  const file = i >= 0 ? process.argv[i + 1] : undefined;
-  if (file === undefined) {
-    process.stdout.write(dashboardFile());
-  } else {
-    writeFileSync(file, dashboardFile());
-    process.stdout.write(`Grafana dashboard written to ${file}\n`);
-  }
 }
