@@ -24,6 +24,7 @@ import { createRedis } from './redis/connect.ts';
 import { openStorage } from './storage/open.ts';
 import { createLockBuffer, openWriteLock } from './storage/write-lock.ts';
 import { bindProblem, closeServer, createMetricsServer, listen } from './web/metrics-server.ts';
+import { refusalCounter } from './web/connection-limits.ts';
 import { findProgram } from './system/programs.ts';
 import { OverseerError } from './errors.ts';
 import { createLevelBuffer, setSharedLevel, type Logger } from './logger.ts';
@@ -61,8 +62,9 @@ interface Deferred {
 }
 
 /** The listener every service without one of its own gets: GET /metrics on node:http. */
-function metricsListener(sources: readonly FamilySource[], log: Logger): Listener {
-  const server = createMetricsServer(new ServiceExposition(sources), log);
+function metricsListener(service: ServiceName, sources: readonly FamilySource[], log: Logger, own: Handles<'web'>): Listener {
+  const refused = refusalCounter(log, (reason) => own.connectionsRefused.labels(service, reason).inc());
+  const server = createMetricsServer(new ServiceExposition(sources), log, refused);
   return { server, listen: async (bind, port) => void (await listen(server, bind, port)), close: () => closeServer(server) };
 }
 
@@ -211,7 +213,7 @@ export class Supervisor {
 
   #listener(service: Service<never>, sources: readonly FamilySource[]): Listener {
     const log = this.#log.child({ service: service.name });
-    return service.listener?.({ config: this.config, log, sources, version: VERSION }) ?? metricsListener(sources, log);
+    return service.listener?.({ config: this.config, log, sources, version: VERSION, own: this.#own }) ?? metricsListener(service.name, sources, log, this.#own);
   }
 
   /** Binds every port; the problems of those that cannot bind, each naming its key. */

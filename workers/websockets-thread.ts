@@ -12,7 +12,7 @@ import type { RelaySettings } from '../src/services/websockets.ts';
 import { createRedis } from '../src/redis/connect.ts';
 import { createLogger, followLevel, type Logger } from '../src/logger.ts';
 import { SNAPSHOT_CHANNEL } from '../src/cluster/snapshot.ts';
-import { MAX_FRAME_BYTES, RELAY_PATH, signMessage } from '../src/cluster/relay-protocol.ts';
+import { MAX_FRAME_BYTES, RELAY_PATH, signFrame } from '../src/cluster/relay-protocol.ts';
 import type { Handles } from '../src/metrics/recorder.ts';
 
 const settings = workerData as RelaySettings;
@@ -219,7 +219,7 @@ export async function loop(task: LoopTask): Promise<void> {
   // Runs for every snapshot the supervisor announces: nothing here waits on a peer.
   subscriber.on('message', (channel: string, text: string) => {
     if (channel !== SNAPSHOT_CHANNEL || nodeOf(text) !== settings.nodeName) return;
-    const frame = JSON.stringify(signMessage(settings.secret, settings.nodeName, text));
+    const frame = signFrame(settings.secret, settings.nodeName, text);
     const bytes = Buffer.byteLength(frame);
     for (const link of links) link.send(frame, bytes);
   });

@@ -9,6 +9,7 @@ import type { FamilySource } from '../metrics/exposition.ts';
 import type { Handles } from '../metrics/recorder.ts';
 import type { ServiceMetrics } from '../metrics/service-metrics.ts';
 import type { Logger } from '../logger.ts';
+import type { RefusalCounter } from '../web/connection-limits.ts';
 import { attachRelayEndpoint } from './relay-endpoint.ts';
 import { ClusterReader, listInstances, type ClusterView, type Instance } from './cluster-view.ts';
 import { SnapshotWriter } from './snapshot-writer.ts';
@@ -22,6 +23,8 @@ export interface ClusterNodeOptions {
   readonly web: ServiceMetrics<'web'>;
   readonly own: Handles<'web'>;
   readonly webServer: Server;
+  /** Counts and logs a connection the web port refused (the relay's upgrades over its caps). */
+  readonly refused: RefusalCounter;
   readonly log: Logger;
 }
 
@@ -51,9 +54,9 @@ export class ClusterNode {
 
   /** Accepts peers' snapshots (relay mode) and starts writing this node's. */
   start(): void {
-    const { config, redis, own, webServer, log } = this.#o;
+    const { config, redis, own, webServer, refused, log } = this.#o;
     if (config.cluster.mode === 'relay') {
-      this.#relay = attachRelayEndpoint(webServer, { secret: config.cluster.secret, nodeName: config.node_name, redis, metrics: own, log: log.child({ service: 'web' }) });
+      this.#relay = attachRelayEndpoint(webServer, { secret: config.cluster.secret, nodeName: config.node_name, redis, metrics: own, refused, log: log.child({ service: 'web' }) });
     }
     this.#writer.start();
   }

@@ -2,24 +2,40 @@
 // this node's web port and send their snapshots, signed with the cluster secret. Each one that
 // checks out is stored in this node's Redis exactly as the peer stored it in its own, so that
 // /api/v2/metrics here answers for the whole cluster.
+//
+// Anyone who reaches the web port can open this websocket, so what a stranger costs is bounded:
+// connections per remote address and in all (refused at the upgrade), frames of MAX_FRAME_BYTES
+// (ws closes the connection on a larger one from its length field, before reading it), the HMAC
+// checked on the raw bytes before anything is parsed, and a connection closed after
+// MAX_REFUSED_IN_A_ROW refusals. A signed frame is accepted only if its snapshot is newer than the
+// newest accepted of that node and service, so a replay cannot roll a peer's counters back.
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import type { Redis } from 'ioredis';
-import { MAX_FRAME_BYTES, RELAY_PATH, verifyMessage, type RelayRefusal } from './relay-protocol.ts';
+import { MAX_FRAME_BYTES, RELAY_PATH, verifyFrame, type RelayRefusal } from './relay-protocol.ts';
 import { NODES_KEY, parseSnapshot, snapshotKey, snapshotTtlMs } from './snapshot.ts';
 import type { RejectReason } from './snapshot.ts';
 import type { Handles } from '../metrics/recorder.ts';
+import type { RefusalCounter } from '../web/connection-limits.ts';
 import type { Logger } from '../logger.ts';
 
-/** Refusals on one connection are logged at most this often (the first at once). */
-const WARN_EVERY_MS = 60_000;
+/** Relay connections from one remote address at once (a peer needs one). */
+export const MAX_PER_ADDRESS = 4;
+/** Relay connections at once, from everyone. */
+export const MAX_RELAY_CONNECTIONS = 64;
+/** Refused frames in a row after which the connection is closed (1008). */
+export const MAX_REFUSED_IN_A_ROW = 10;
+/** Refusals of one reason are logged at most this often (the first at once), across connections. */
+const WARN_EVERY_MS = 10_000;
 
 export interface RelayEndpointDeps {
   readonly secret: string;
   readonly nodeName: string;
   readonly redis: Redis;
   readonly metrics: Handles<'web'>;
+  /** Counts and logs an upgrade refused over the connection caps. */
+  readonly refused: RefusalCounter;
   readonly log: Logger;
 }
 
@@ -30,31 +46,29 @@ export interface RelayEndpoint {
 
 const RELAY_PATHS = new Set([RELAY_PATH, RELAY_PATH.replace(/\/+$/, '')]);
 
-function notFound(socket: Duplex): void {
-  const body = `not found: the relay websocket is at ${RELAY_PATH}\n`;
+/** Answers an upgrade with a plain HTTP status and closes the socket. */
+function answer(socket: Duplex, status: string, body: string, extra = ''): void {
   socket.on('error', () => {});
   socket.once('finish', () => socket.destroy());
   socket.end(
-    'HTTP/1.1 404 Not Found\r\n' +
-      'Connection: close\r\n' +
-      'Content-Type: text/plain\r\n' +
+    `HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: text/plain\r\n${extra}` +
       `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
 }
 
-function frameText(data: RawData): string {
-  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
-  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
-  return data.toString('utf8');
+function frameBytes(data: RawData): Buffer {
+  if (Array.isArray(data)) return Buffer.concat(data);
+  if (data instanceof ArrayBuffer) return Buffer.from(data);
+  return data;
 }
 
 type Checked =
   | { readonly ok: true; readonly node: string; readonly service: string; readonly text: string; readonly key: string; readonly ttlMs: number; readonly version: string; readonly at: number }
   | { readonly ok: false; readonly reason: RejectReason; readonly detail: string; readonly node?: string };
 
-/** Checks one frame: signature, then the snapshot inside it. */
-function check(deps: RelayEndpointDeps, frame: string, now: number): Checked {
-  const verified = verifyMessage(deps.secret, frame, now);
+/** Checks one frame: the signature on its raw bytes, then the snapshot inside it. */
+function check(deps: RelayEndpointDeps, frame: Buffer, now: number): Checked {
+  const verified = verifyFrame(deps.secret, frame, now);
   if ('rejected' in verified) return { ok: false, reason: verified.rejected, detail: verified.detail };
   const { message } = verified;
   const parsed = parseSnapshot(message.snapshot, now);
@@ -69,31 +83,104 @@ function check(deps: RelayEndpointDeps, frame: string, now: number): Checked {
   if (!Number.isSafeInteger(s.interval_ms) || s.interval_ms <= 0) {
     return { ok: false, reason: 'malformed', detail: `interval_ms ${s.interval_ms} is not a positive whole number`, node: message.node };
   }
-  return {
-    ok: true,
-    node: s.node,
-    service: s.service,
-    text: message.snapshot,
-    key: snapshotKey(s.node, s.service),
-    ttlMs: snapshotTtlMs(s.interval_ms),
-    version: s.version,
-    at: s.at,
-  };
+  return { ok: true, node: s.node, service: s.service, text: message.snapshot, key: snapshotKey(s.node, s.service), ttlMs: snapshotTtlMs(s.interval_ms), version: s.version, at: s.at };
+}
+
+/**
+ * The newest snapshot time accepted per node and service; the first frame of each is compared with
+ * what Redis holds, so that a restart of this node does not open a window for replays.
+ */
+class NewestSeen {
+  readonly #at = new Map<string, number>();
+  readonly #seeds = new Map<string, Promise<void>>();
+  readonly #redis: Redis;
+
+  constructor(redis: Redis) {
+    this.#redis = redis;
+  }
+
+  /** Whether a snapshot taken at `at` is newer than every one accepted under `key`; if so it becomes the newest. */
+  async claim(key: string, at: number): Promise<boolean> {
+    if (!this.#at.has(key)) await this.#seed(key);
+    // Compared and set with no await in between: of two frames in flight, only the newer wins.
+    if (at <= (this.#at.get(key) ?? -Infinity)) return false;
+    this.#at.set(key, at);
+    return true;
+  }
+
+  #seed(key: string): Promise<void> {
+    let seed = this.#seeds.get(key);
+    if (seed === undefined) {
+      seed = this.#redis.get(key).then(
+        (text) => {
+          let stored: unknown;
+          try {
+            stored = text === null ? undefined : (JSON.parse(text) as { at?: unknown }).at;
+          } catch {
+            stored = undefined;
+          }
+          if (!this.#at.has(key)) this.#at.set(key, typeof stored === 'number' ? stored : -Infinity);
+          this.#seeds.delete(key);
+        },
+        () => {
+          this.#seeds.delete(key); // Redis will answer again; the write itself reports the failure
+        },
+      );
+      this.#seeds.set(key, seed);
+    }
+    return seed;
+  }
 }
 
 /** Serves the relay websocket on `server` (the web service's listener) at RELAY_PATH. */
 export function attachRelayEndpoint(server: Server, deps: RelayEndpointDeps): RelayEndpoint {
-  const { redis, metrics, log } = deps;
+  const { redis, metrics, log, refused } = deps;
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
   const writes = new Set<Promise<void>>();
+  const newest = new NewestSeen(redis);
+  const perAddress = new Map<string, number>();
+  let open = 0;
   let closing: Promise<void> | undefined;
+
+  const warnedAt = new Map<RejectReason, { at: number; since: number }>();
+  const rejected = (reason: RejectReason, detail: string, fields: Record<string, unknown>) => {
+    metrics.snapshotsRejected.labels(reason).inc();
+    const now = Date.now();
+    const seen = warnedAt.get(reason);
+    if (seen !== undefined && now - seen.at < WARN_EVERY_MS) {
+      seen.since += 1;
+      return;
+    }
+    warnedAt.set(reason, { at: now, since: 0 });
+    log.warn({ reason, detail, ...fields, refused_since_last_log: seen?.since ?? 0 }, 'relayed snapshot refused');
+  };
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     if (closing !== undefined || !RELAY_PATHS.has(path)) {
-      notFound(socket);
+      answer(socket, '404 Not Found', `not found: the relay websocket is at ${RELAY_PATH}\n`);
       return;
     }
+    const address = req.socket.remoteAddress ?? '?';
+    const mine = perAddress.get(address) ?? 0;
+    if (open >= MAX_RELAY_CONNECTIONS) {
+      refused('relay_total', address, `${open} relay connections open, the most this node takes`);
+      answer(socket, '503 Service Unavailable', 'too many relay connections\n', 'Retry-After: 30\r\n');
+      return;
+    }
+    if (mine >= MAX_PER_ADDRESS) {
+      refused('relay_address', address, `${mine} relay connections open from this address, the most one address may hold`);
+      answer(socket, '429 Too Many Requests', 'too many relay connections from this address\n', 'Retry-After: 30\r\n');
+      return;
+    }
+    open += 1;
+    perAddress.set(address, mine + 1);
+    socket.once('close', () => {
+      open -= 1;
+      const left = (perAddress.get(address) ?? 1) - 1;
+      if (left <= 0) perAddress.delete(address);
+      else perAddress.set(address, left);
+    });
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
   };
   server.on('upgrade', onUpgrade);
@@ -102,46 +189,64 @@ export function attachRelayEndpoint(server: Server, deps: RelayEndpointDeps): Re
     const peer = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;
     const connLog = log.child({ relay_peer: peer });
     connLog.info('relay connection opened');
-    let warnedAt = -Infinity;
-    let refusedSince = 0;
+    let inARow = 0;
 
     const refuse = (reason: RejectReason, detail: string, node: string | undefined) => {
-      metrics.snapshotsRejected.labels(reason).inc();
+      rejected(reason, detail, { relay_peer: peer, from_node: node });
       const refusal: RelayRefusal = { rejected: reason };
-      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(refusal));
-      const now = Date.now();
-      if (now - warnedAt >= WARN_EVERY_MS) {
-        connLog.warn({ reason, detail, from_node: node, refused_since_last_log: refusedSince }, 'relayed snapshot refused');
-        warnedAt = now;
-        refusedSince = 0;
-      } else refusedSince += 1;
+      if (ws.readyState !== ws.OPEN) return;
+      ws.send(JSON.stringify(refusal));
+      inARow += 1;
+      if (inARow >= MAX_REFUSED_IN_A_ROW) {
+        connLog.info({ refused_in_a_row: inARow }, 'relay connection closed after repeated refusals');
+        ws.close(1008, 'too many refused snapshots');
+      }
+    };
+
+    const store = (c: Extract<Checked, { ok: true }>) => {
+      const tx = redis.multi();
+      tx.set(c.key, c.text, 'PX', c.ttlMs);
+      tx.hset(NODES_KEY, c.node, JSON.stringify({ version: c.version, at: c.at }));
+      const write = tx
+        .exec()
+        .then((results) => {
+          const failed = results?.find(([err]) => err !== null)?.[0];
+          if (results === null || failed) throw failed ?? new Error('transaction aborted');
+          metrics.snapshotsReceived.inc();
+        })
+        .catch((err: unknown) => {
+          connLog.warn({ err, from_node: c.node, snapshot_service: c.service }, 'cannot store a relayed snapshot');
+        })
+        .finally(() => writes.delete(write));
+      writes.add(write);
     };
 
     ws.on('message', (data: RawData, isBinary: boolean) => {
       if (isBinary) {
-        refuse('malformed', 'binary frame; expected a JSON text frame', undefined);
+        refuse('malformed', 'binary frame; expected a text frame', undefined);
         return;
       }
-      const c = check(deps, frameText(data), Date.now());
+      const c = check(deps, frameBytes(data), Date.now());
       if (!c.ok) {
         refuse(c.reason, c.detail, c.node);
         return;
       }
-      const tx = redis.multi();
-      tx.set(c.key, c.text, 'PX', c.ttlMs);
-      tx.hset(NODES_KEY, c.node, JSON.stringify({ version: c.version, at: c.at }));
-      const write = tx.exec().then(
-        (results) => {
-          const failed = results?.find(([err]) => err !== null)?.[0];
-          if (results === null || failed) throw failed ?? new Error('transaction aborted');
-          metrics.snapshotsReceived.inc();
-        },
-      ).catch((err: unknown) => {
-        connLog.warn({ err, from_node: c.node, snapshot_service: c.service }, 'cannot store a relayed snapshot');
-      }).finally(() => writes.delete(write));
-      writes.add(write);
+      void newest.claim(c.key, c.at).then((isNewer) => {
+        if (!isNewer) {
+          refuse('replay', `snapshot of ${c.service} taken at ${c.at} is not newer than one already accepted`, c.node);
+          return;
+        }
+        inARow = 0;
+        store(c);
+      });
     });
-    ws.on('error', (err: Error) => connLog.debug({ err }, 'relay connection error'));
+    ws.on('error', (err: Error & { code?: string }) => {
+      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+        rejected('oversized', `a frame over ${MAX_FRAME_BYTES} bytes; connection closed`, { relay_peer: peer });
+        // ws has sent its close (1009); ending the socket now spares reading (and dropping) the rest of the frame.
+        ws.terminate();
+      } else connLog.debug({ err }, 'relay connection error');
+    });
     ws.on('close', (code: number) => connLog.info({ code }, 'relay connection closed'));
   });
 

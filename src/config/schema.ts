@@ -1,5 +1,6 @@
 // The shape of overseer's configuration and the checks on every key. Defaults live in
 // config/default.yaml (each key once, with its comment); this file says what each key may hold.
+import { BlockList, isIPv4, isIPv6 } from 'node:net';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -69,8 +70,22 @@ interface Tree {
 const isPlainObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** Whether an address to listen on is this machine's loopback. */
-export const isLoopback = (bind: string): boolean => bind === 'localhost' || bind === '::1' || bind.startsWith('127.');
+/**
+ * Whether an address to listen on is this machine's loopback: an IPv4 address in 127.0.0.0/8 or
+ * the IPv6 ::1, however written (a name such as 127.evil.com is not). `localhost` counts too: RFC
+ * 6761 reserves it for loopback and resolvers answer it locally, and it is the name the Host check
+ * already trusts.
+ */
+export function isLoopback(bind: string): boolean {
+  if (bind.toLowerCase() === 'localhost') return true;
+  const ip = bind.replace(/^\[(.*)\]$/, '$1');
+  const family = isIPv4(ip) ? 'ipv4' : isIPv6(ip) ? 'ipv6' : undefined;
+  return family !== undefined && LOOPBACK.check(ip, family);
+}
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+LOOPBACK.addSubnet('::ffff:127.0.0.0', 104, 'ipv6');
 
 const show = (v: unknown): string => (typeof v === 'string' || typeof v === 'object' ? JSON.stringify(v) : String(v));
 
@@ -120,8 +135,12 @@ const bool: Check = (v) => (typeof v === 'boolean' ? undefined : `${show(v)} is 
 
 const tokens: Check = (v) => {
   if (!Array.isArray(v)) return `${show(v)} is not a list; expected a list of tokens`;
-  const bad = v.findIndex((t) => typeof t !== 'string' || t.length < 16);
-  return bad < 0 ? undefined : `item ${bad + 1} is ${typeof v[bad] === 'string' ? 'shorter than 16 characters' : 'not a string'}; expected tokens of at least 16 characters`;
+  // A bearer token travels as one word (Authorization: Bearer <token>): blanks could never match.
+  const bad = v.findIndex((t) => typeof t !== 'string' || t.length < 16 || /\s/.test(t));
+  if (bad < 0) return undefined;
+  const t: unknown = v[bad];
+  const what = typeof t !== 'string' ? 'not a string' : t.trim() === '' ? 'blank' : /\s/.test(t) ? 'a token with blanks in it, which no Authorization header can carry' : 'shorter than 16 characters';
+  return `item ${bad + 1} is ${what}; expected tokens of at least 16 non-blank characters`;
 };
 
 /** Host names a browser may use to reach the web port, beside its bind address and localhost. */
@@ -239,8 +258,10 @@ function crossChecks(value: Record<string, unknown>, label: (path: string) => st
     );
   }
   const cluster = isPlainObject(value.cluster) ? value.cluster : {};
-  if (cluster.mode === 'relay' && Array.isArray(cluster.peers) && cluster.peers.length > 0 && typeof cluster.secret === 'string' && cluster.secret.length < 16) {
-    out.push(`${label('cluster.secret')}: ${cluster.secret === '' ? '""' : 'the secret'} is shorter than 16 characters; expected a shared secret of at least 16 characters for the relay`);
+  // Even without peers: a relay node accepts signed snapshots from anyone who knows the secret.
+  if (cluster.mode === 'relay' && typeof cluster.secret === 'string' && cluster.secret.trim().length < 16) {
+    const what = cluster.secret === '' ? '"" is shorter than 16 characters' : cluster.secret.length < 16 ? 'the secret is shorter than 16 characters' : 'the secret has fewer than 16 non-blank characters';
+    out.push(`${label('cluster.secret')}: ${what}; expected a shared secret of at least 16 non-blank characters whenever cluster.mode is relay (peers or not)`);
   }
   if (Array.isArray(cluster.peers) && typeof value.node_name === 'string' && value.node_name !== '' && cluster.peers.some((p) => isPlainObject(p) && p.name === value.node_name)) {
     out.push(`${label('cluster.peers')}: lists this node (${show(value.node_name)}); expected only the other nodes`);

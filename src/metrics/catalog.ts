@@ -2,10 +2,11 @@
 // memory, aggregation, exposition and the README table all derive from this list.
 // Names follow AWX's subsystem metrics (counters gain `_total`, times are in seconds). The words
 // its labels take (services, tasks, reasons) belong to their domains and are imported from there.
-import { POOLED_SERVICES, type ServiceName } from '../services/names.ts';
+import { POOLED_SERVICES, SERVICES, type ServiceName } from '../services/names.ts';
 import { MANAGERS, TASK_NAMES } from '../dispatch/task-names.ts';
 import { DEAD_REASONS } from '../redis/event-queue.ts';
 import { REJECT_REASONS } from '../cluster/snapshot.ts';
+import { CONNECTION_REFUSALS } from '../web/connection-limits.ts';
 import { RELOAD_RESULTS } from '../config/reload.ts';
 import { FINISHED_STATUSES, JOB_STATUSES, JOB_TYPES } from '../control/model.ts';
 import { counter, gauge, histogram, type MetricSpec } from './metric-spec.ts';
@@ -80,6 +81,13 @@ export const CATALOG = [
     name: 'overseer_cluster_snapshots_rejected_total',
     help: 'Snapshots left out of /api/v2/metrics or refused by the relay endpoint, by reason.',
     labels: [{ name: 'reason', values: REJECT_REASONS }],
+  }),
+  counter({
+    key: 'connectionsRefused',
+    service: 'web',
+    name: 'overseer_connections_refused_total',
+    help: 'Connections a port of this node refused or closed, by port and reason: over its connection cap, headers or body too slow (timeout), malformed HTTP, a body still coming after a refusal, relay websockets over the per-address or total cap.',
+    labels: [{ name: 'service', values: SERVICES }, { name: 'reason', values: CONNECTION_REFUSALS }],
   }),
   gauge({
     key: 'snapshotInterval',

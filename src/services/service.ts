@@ -71,6 +71,8 @@ export interface ListenerOptions {
   /** What its port serves on GET /metrics. */
   readonly sources: readonly FamilySource[];
   readonly version: string;
+  /** The supervisor's own metrics: the port counts the connections it refuses there. */
+  readonly own: Handles<'web'>;
 }
 
 /** One service of the node; L is its listener. */

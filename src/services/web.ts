@@ -19,7 +19,7 @@ interface WebListener extends Listener {
 export const web: Service<WebListener> = {
   name: 'web',
   extraSources: processMetricSources,
-  listener({ config, log, sources, version }) {
+  listener({ config, log, sources, version, own }) {
     const w = config.services.web;
     const s = new WebServer({
       log,
@@ -31,6 +31,7 @@ export const web: Service<WebListener> = {
       tokens: w.tokens,
       allowAnonymousMetrics: w.allow_anonymous_metrics,
     });
+      countRefusal: (reason) => own.connectionsRefused.labels('web', reason).inc(),
     return { web: s, server: s.server, listen: (_bind, port) => s.listen(port), close: () => s.close() };
   },
   async start(node, { web: webServer }) {
@@ -44,6 +45,7 @@ export const web: Service<WebListener> = {
       own: node.own,
       webServer: webServer.server,
       log,
+      refused: webServer.refused,
     });
     const tasks = new TaskQueue(redis, c.node_name);
     webServer.ready({

@@ -1,9 +1,9 @@
 import { createServer, type Server } from 'node:http';
 import type { ServiceExposition } from '../metrics/exposition.ts';
 import type { Logger } from '../logger.ts';
+import { HTTP_OPTIONS, MAX_CONNECTIONS, limitConnections, refusalCounter, type RefusalCounter } from './connection-limits.ts';
 
-/** Longer than Prometheus' idle connection reuse. */
-export const KEEP_ALIVE_MS = 65_000;
+export { KEEP_ALIVE_MS } from './connection-limits.ts';
 
 /** Why a listener could not bind, phrased as a config problem naming the key. */
 export function bindProblem(service: string, bind: string, port: number, err: NodeJS.ErrnoException): string {
@@ -32,9 +32,12 @@ export async function renderMetrics(exposition: ServiceExposition, accept: strin
   }
 }
 
-/** The HTTP listener of a service without an API: GET /metrics only. */
-export function createMetricsServer(exposition: ServiceExposition, log: Logger): Server {
-  const server = createServer((req, res) => {
+/**
+ * The HTTP listener of a service without an API: GET /metrics only, with the connection limits of
+ * connection-limits.ts; `refused` counts what it refuses (by default only logged).
+ */
+export function createMetricsServer(exposition: ServiceExposition, log: Logger, refused: RefusalCounter = refusalCounter(log, () => {})): Server {
+  const server = createServer(HTTP_OPTIONS, (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path !== '/metrics') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: metrics are at /metrics\n');
@@ -49,7 +52,7 @@ export function createMetricsServer(exposition: ServiceExposition, log: Logger):
       res.end(req.method === 'HEAD' ? undefined : body);
     });
   });
-  server.keepAliveTimeout = KEEP_ALIVE_MS;
+  limitConnections(server, MAX_CONNECTIONS.metrics, refused, true);
   return server;
 }
 

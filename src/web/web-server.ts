@@ -11,7 +11,8 @@ import { ApiState, type ApiDeps } from './api-context.ts';
 import { AllowedHosts } from './allowed-hosts.ts';
 import { NOT_FOUND, Refusal, detail, isApiPath, pathOf } from './answers.ts';
 import { refusalOf } from './forms.ts';
-import { KEEP_ALIVE_MS, closeServer, listen } from './metrics-server.ts';
+import { closeServer, listen } from './metrics-server.ts';
+import { HTTP_OPTIONS, KEEP_ALIVE_MS, MAX_CONNECTIONS, REQUEST_TIMEOUT_MS, clientErrorHandler, closeUnreadBody, limitConnections, refusalCounter, type ConnectionRefusal, type RefusalCounter } from './connection-limits.ts';
 import { MAX_BODY_BYTES, parseJsonBody } from './request-body.ts';
 import { RouteTable } from './route-table.ts';
 import { Access, securityHook } from './security.ts';
@@ -34,6 +35,8 @@ export interface WebServerOptions {
   readonly tokens: readonly string[];
   /** services.web.allow_anonymous_metrics */
   readonly allowAnonymousMetrics: boolean;
+  /** Counts a connection the port refused (overseer_connections_refused_total{service="web"}); it is logged here. */
+  readonly countRefusal?: (reason: ConnectionRefusal) => void;
 }
 
 const STORAGE_FAILED = detail("A server error occurred (OVERSEER_API_STORAGE); the node's log has the cause.");
@@ -41,7 +44,9 @@ const STORAGE_FAILED = detail("A server error occurred (OVERSEER_API_STORAGE); t
 const sendRefusal = (reply: FastifyReply, r: Refusal) => reply.code(r.statusCode).headers(r.headers).send(r.body);
 
 /** The answer to anything a route, a hook or a parser threw. */
-function answerError(log: Logger, error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+function answerError(log: Logger, refused: RefusalCounter, error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  // A refusal before the body was read (a 401 to a trickled upload) closes the connection.
+  closeUnreadBody(request.raw, reply.raw, refused);
   if (error instanceof Refusal) return sendRefusal(reply, error);
   if (error.validation !== undefined) return sendRefusal(reply, refusalOf(error as NonNullable<FastifyRequest['validationError']>));
   if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply.code(413).send(detail(`Request body larger than ${MAX_BODY_BYTES} bytes.`));
@@ -74,13 +79,16 @@ function notFound(path: string, reply: FastifyReply): FastifyReply {
 }
 
 /** The fastify server of the port, every route registered. */
-function buildApp(options: WebServerOptions, state: ApiState, hosts: AllowedHosts, access: Access): FastifyInstance {
+function buildApp(options: WebServerOptions, state: ApiState, hosts: AllowedHosts, access: Access, refused: RefusalCounter): FastifyInstance {
   const { log } = options;
   const table = new RouteTable();
   const app = fastify({
     logger: false,
     bodyLimit: MAX_BODY_BYTES,
     keepAliveTimeout: KEEP_ALIVE_MS,
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    http: HTTP_OPTIONS,
+    clientErrorHandler: clientErrorHandler(refused),
     routerOptions: { ignoreTrailingSlash: true },
     // A URL the router cannot read (bad percent-encoding, a segment past 100 characters) names no route.
     frameworkErrors: (_error, request, reply) => notFound(pathOf(request.url), reply),
@@ -103,7 +111,7 @@ function buildApp(options: WebServerOptions, state: ApiState, hosts: AllowedHost
     if (reply.getHeader('content-type') === 'application/json; charset=utf-8') reply.header('content-type', 'application/json');
     done(null, payload);
   });
-  app.setErrorHandler((error: FastifyError, request, reply) => answerError(log, error, request, reply));
+  app.setErrorHandler((error: FastifyError, request, reply) => answerError(log, refused, error, request, reply));
   app.setNotFoundHandler((request, reply) => answerNotFound(table, request, reply));
   void app.register(rootRoutes, { ctx: state, table });
   for (const routes of ROUTE_MODULES) void app.register(routes, { ctx: state });
@@ -117,6 +125,7 @@ export class WebServer {
   readonly #hosts: AllowedHosts;
   readonly #access: Access;
   readonly #bind: string;
+  readonly #refused: RefusalCounter;
   #closing: Promise<void> | undefined;
 
   constructor(options: WebServerOptions) {
@@ -124,7 +133,14 @@ export class WebServer {
     this.#state = new ApiState(options);
     this.#hosts = new AllowedHosts(options.bind, options.hostnames);
     this.#access = new Access(options.tokens, options.allowAnonymousMetrics);
-    this.#app = buildApp(options, this.#state, this.#hosts, this.#access);
+    this.#refused = refusalCounter(options.log, options.countRefusal ?? (() => {}));
+    this.#app = buildApp(options, this.#state, this.#hosts, this.#access, this.#refused);
+    limitConnections(this.#app.server, MAX_CONNECTIONS.web, this.#refused, false);
+  }
+
+  /** Counts and logs a connection refused on this port outside fastify (the relay's upgrades). */
+  get refused(): RefusalCounter {
+    return this.#refused;
   }
 
   /** The node:http server under fastify: the relay endpoint listens for upgrades on it. */

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseSnapshot, takeSnapshot } from '../../src/cluster/snapshot.ts';
 import { mergeFamilies } from '../../src/cluster/cluster-view.ts';
-import { signMessage, verifyMessage } from '../../src/cluster/relay-protocol.ts';
+import { signFrame, verifyFrame } from '../../src/cluster/relay-protocol.ts';
 import type { Family } from '../../src/metrics/aggregate.ts';
 
 const family = (value: number): Family => ({ name: 'g', help: 'h', type: 'gauge', samples: [{ labels: {}, value }] });
@@ -40,9 +40,11 @@ test('families merge across nodes: one per name, a node label on each sample, a 
 });
 
 test('relay messages: a signature made with another secret, or too old, is refused', () => {
-  const m = JSON.stringify(signMessage('secret-one-0123456789', 'a', '{"x":1}'));
-  assert.ok('message' in verifyMessage('secret-one-0123456789', m));
-  assert.deepEqual(Object.keys(verifyMessage('secret-two-0123456789', m)), ['rejected', 'detail']);
-  const old = JSON.stringify(signMessage('secret-one-0123456789', 'a', '{"x":1}', Date.now() - 600_000));
-  assert.equal((verifyMessage('secret-one-0123456789', old) as { rejected: string }).rejected, 'signature');
+  const m = Buffer.from(signFrame('secret-one-0123456789', 'a b', '{"x":1}'));
+  const ok = verifyFrame('secret-one-0123456789', m);
+  assert.ok('message' in ok && ok.message.node === 'a b' && ok.message.snapshot === '{"x":1}', JSON.stringify(ok));
+  assert.deepEqual(Object.keys(verifyFrame('secret-two-0123456789', m)), ['rejected', 'detail']);
+  const old = Buffer.from(signFrame('secret-one-0123456789', 'a', '{"x":1}', Date.now() - 600_000));
+  assert.equal((verifyFrame('secret-one-0123456789', old) as { rejected: string }).rejected, 'signature');
+  assert.equal((verifyFrame('secret-one-0123456789', Buffer.from('{"node":"a"}')) as { rejected: string }).rejected, 'malformed');
 });
