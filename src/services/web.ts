@@ -30,8 +30,8 @@ export const web: Service<WebListener> = {
       hostnames: w.hostnames,
       tokens: w.tokens,
       allowAnonymousMetrics: w.allow_anonymous_metrics,
-    });
       countRefusal: (reason) => own.connectionsRefused.labels('web', reason).inc(),
+    });
     return { web: s, server: s.server, listen: (_bind, port) => s.listen(port), close: () => s.close() };
   },
   async start(node, { web: webServer }) {
@@ -44,8 +44,8 @@ export const web: Service<WebListener> = {
       web: node.metrics.web as ServiceMetrics<'web'>,
       own: node.own,
       webServer: webServer.server,
-      log,
       refused: webServer.refused,
+      log,
     });
     const tasks = new TaskQueue(redis, c.node_name);
     webServer.ready({
