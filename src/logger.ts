@@ -37,3 +37,24 @@ export function followLevel(log: Logger, buffer: SharedArrayBuffer): () => void 
   setInterval(sync, FOLLOW_MS).unref();
   return sync;
 }
+
+/** How often a throttled warning may be logged again for the same reason. */
+export const WARN_EVERY_MS = 10_000;
+
+/**
+ * A warning logged at most once per reason every WARN_EVERY_MS (a flood of refusals must not flood
+ * the log); each line says how many of that reason went unlogged since the last one.
+ */
+export function throttledWarn(log: Logger, msg: string): (reason: string, fields: Record<string, unknown>) => void {
+  const last = new Map<string, { at: number; since: number }>();
+  return (reason, fields) => {
+    const now = Date.now();
+    const seen = last.get(reason);
+    if (seen !== undefined && now - seen.at < WARN_EVERY_MS) {
+      seen.since += 1;
+      return;
+    }
+    last.set(reason, { at: now, since: 0 });
+    log.warn({ reason, ...fields, refused_since_last_log: seen?.since ?? 0 }, msg);
+  };
+}

@@ -18,7 +18,7 @@ import { NODES_KEY, parseSnapshot, snapshotKey, snapshotTtlMs } from './snapshot
 import type { RejectReason } from './snapshot.ts';
 import type { Handles } from '../metrics/recorder.ts';
 import type { RefusalCounter } from '../web/connection-limits.ts';
-import type { Logger } from '../logger.ts';
+import { throttledWarn, type Logger } from '../logger.ts';
 
 /** Relay connections from one remote address at once (a peer needs one). */
 export const MAX_PER_ADDRESS = 4;
@@ -26,8 +26,6 @@ export const MAX_PER_ADDRESS = 4;
 export const MAX_RELAY_CONNECTIONS = 64;
 /** Refused frames in a row after which the connection is closed (1008). */
 export const MAX_REFUSED_IN_A_ROW = 10;
-/** Refusals of one reason are logged at most this often (the first at once), across connections. */
-const WARN_EVERY_MS = 10_000;
 
 export interface RelayEndpointDeps {
   readonly secret: string;
@@ -142,17 +140,10 @@ export function attachRelayEndpoint(server: Server, deps: RelayEndpointDeps): Re
   let open = 0;
   let closing: Promise<void> | undefined;
 
-  const warnedAt = new Map<RejectReason, { at: number; since: number }>();
+  const warn = throttledWarn(log, 'relayed snapshot refused');
   const rejected = (reason: RejectReason, detail: string, fields: Record<string, unknown>) => {
     metrics.snapshotsRejected.labels(reason).inc();
-    const now = Date.now();
-    const seen = warnedAt.get(reason);
-    if (seen !== undefined && now - seen.at < WARN_EVERY_MS) {
-      seen.since += 1;
-      return;
-    }
-    warnedAt.set(reason, { at: now, since: 0 });
-    log.warn({ reason, detail, ...fields, refused_since_last_log: seen?.since ?? 0 }, 'relayed snapshot refused');
+    warn(reason, { detail, ...fields });
   };
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {

@@ -5,7 +5,7 @@
 // file descriptors and every port stops answering, with nothing logged.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Logger } from '../logger.ts';
+import { throttledWarn, type Logger } from '../logger.ts';
 
 /** Why a port refused or closed a connection. */
 export const CONNECTION_REFUSALS = ['max_connections', 'timeout', 'malformed', 'body_after_refusal', 'relay_address', 'relay_total'] as const;
@@ -24,7 +24,6 @@ export const MAX_CONNECTIONS = { web: 512, metrics: 64 } as const;
 /** After a refusal answered before its body was read, how long the body may keep coming before the socket is destroyed. */
 export const BODY_AFTER_REFUSAL_MS = 1_000;
 
-const WARN_EVERY_MS = 10_000;
 
 /** The node:http options that carry the timeouts (headersTimeout must not exceed requestTimeout). */
 export const HTTP_OPTIONS = {
@@ -36,19 +35,12 @@ export const HTTP_OPTIONS = {
 /** Counts and logs (rate-limited, per reason) what one port refuses. */
 export type RefusalCounter = (reason: ConnectionRefusal, remote: string | undefined, detail: string) => void;
 
-/** A RefusalCounter that calls `count` for each refusal and warns at most once per reason every WARN_EVERY_MS. */
+/** A RefusalCounter that calls `count` for each refusal and warns at most once per reason every WARN_EVERY_MS (src/logger.ts). */
 export function refusalCounter(log: Logger, count: (reason: ConnectionRefusal) => void): RefusalCounter {
-  const last = new Map<ConnectionRefusal, { at: number; since: number }>();
+  const warn = throttledWarn(log, 'connection refused');
   return (reason, remote, detail) => {
     count(reason);
-    const now = Date.now();
-    const seen = last.get(reason);
-    if (seen !== undefined && now - seen.at < WARN_EVERY_MS) {
-      seen.since += 1;
-      return;
-    }
-    last.set(reason, { at: now, since: 0 });
-    log.warn({ reason, remote, detail, refused_since_last_log: seen?.since ?? 0 }, 'connection refused');
+    warn(reason, { remote, detail });
   };
 }
 

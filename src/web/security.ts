@@ -8,13 +8,11 @@
 // The relay's websocket upgrade never reaches here: ws answers it on the server's 'upgrade'.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest, onRequestHookHandler } from 'fastify';
-import type { Logger } from '../logger.ts';
+import { throttledWarn, type Logger } from '../logger.ts';
 import type { AllowedHosts } from './allowed-hosts.ts';
 import type { Openness, RouteTable } from './route-table.ts';
 import { Refusal, detail, isApiPath, pathOf } from './answers.ts';
 
-/** Refusals of one reason are logged at most this often (the first at once). */
-const WARN_EVERY_MS = 10_000;
 const STATE_CHANGES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 /** Sec-Fetch-Site values of requests a page of another site (or another port of this host) made. */
 const OTHER_SITES = new Set(['cross-site', 'same-site']);
@@ -74,30 +72,12 @@ function wrongMediaType(request: FastifyRequest): string | undefined {
   return type?.split(';')[0]?.trim().toLowerCase() === 'application/json' ? undefined : (type ?? '');
 }
 
-/** Warnings of refused requests, each reason at most once per WARN_EVERY_MS with how many went unlogged. */
-function refusalLog(log: Logger): (request: FastifyRequest, reason: string, detail: string) => void {
-  const last = new Map<string, { at: number; since: number }>();
-  return (request, reason, why) => {
-    const now = Date.now();
-    const seen = last.get(reason);
-    if (seen !== undefined && now - seen.at < WARN_EVERY_MS) {
-      seen.since += 1;
-      return;
-    }
-    last.set(reason, { at: now, since: 0 });
-    log.warn(
-      { method: request.method, path: pathOf(request.url), remote: request.socket.remoteAddress, reason, detail: why, refused_since_last_log: seen?.since ?? 0 },
-      'request refused',
-    );
-  };
-}
-
 /** The onRequest hook that makes every refusal above. */
 export function securityHook(options: SecurityOptions): onRequestHookHandler {
   const { hosts, table, access } = options;
-  const warn = refusalLog(options.log);
+  const warn = throttledWarn(options.log, 'request refused');
   const refuse = (request: FastifyRequest, reason: string, refusal: Refusal): never => {
-    warn(request, reason, (refusal.body as { detail: string }).detail);
+    warn(reason, { method: request.method, path: pathOf(request.url), remote: request.socket.remoteAddress, detail: (refusal.body as { detail: string }).detail });
     throw refusal;
   };
 
