@@ -1,6 +1,6 @@
 // What the supervisor checks before it starts anything; each check returns problems, one line
 // each, naming the key, the value and what would be right.
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import type { Config } from './config/schema.ts';
 import { claimDataDir, dataDirOwner } from './data-dir-lock.ts';
 import { checkRedis } from './redis/connect.ts';
@@ -14,7 +14,8 @@ import { redactUrl } from './redact.ts';
 export function checkDataDir(dir: string): { problems: string[]; release: () => void } {
   const none = () => {};
   try {
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    chmodSync(dir, 0o700); // the database, the Redis socket and the jobs' dirs are the node's alone
   } catch (err) {
     return { problems: [`data_dir: cannot create "${dir}" (${(err as NodeJS.ErrnoException).code}); expected a writable directory`], release: none };
   }

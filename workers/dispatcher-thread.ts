@@ -1,7 +1,7 @@
 // A dispatcher pool thread: runs the tasks the dispatcher hands it (piscina task name = task
 // name): jobs and project updates, and the task, dependency and workflow managers, each of which
 // runs under a cluster-wide lock.
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { threadId, workerData } from 'node:worker_threads';
 import type { Redis } from 'ioredis';
@@ -26,6 +26,7 @@ import { runWorkflowManager } from '../src/control/workflow-manager.ts';
 import { cleanupJobs, removeOrphanDirs, type CleanupCounts } from '../src/control/retention.ts';
 import type { Job, JobStatus } from '../src/control/model.ts';
 import { stopLeftovers } from '../src/system/leftovers.ts';
+import { insideProjectRoots, outsideRootsMessage } from '../src/control/project-roots.ts';
 import { createLogger, followLevel } from '../src/logger.ts';
 
 export const metrics = threadMetrics('dispatcher');
@@ -193,6 +194,10 @@ export function run_job(msg: TaskMessage) {
       const why = project.scm_type === 'git' ? `no checkout of project ${project.id} on ${settings.nodeName} (checkouts are per node; its updates ran elsewhere or failed)` : `the project directory ${projectDir} does not exist on ${settings.nodeName}`;
       return failure('failed', why);
     }
+    // Checked again at launch: the roots may have changed since, or a symlink on the way.
+    if (project.scm_type !== 'git' && !insideProjectRoots(projectDir, settings.projectRoots)) {
+      return failure('failed', `the project directory ${outsideRootsMessage(projectDir, settings.projectRoots)}`);
+    }
     let extraVars: Record<string, unknown> = {};
     try {
       extraVars = JSON.parse(job.extra_vars) as Record<string, unknown>;
@@ -208,6 +213,7 @@ export function run_job(msg: TaskMessage) {
       extraVars,
       forks: job.forks,
       runner: settings.ansibleRunner,
+      bwrap: settings.bwrap,
       redis: ctx.redis,
       queue: settings.callbackQueue,
       signal,
@@ -225,6 +231,8 @@ export function run_project_update(msg: TaskMessage) {
       branch: project.scm_branch,
       dir: checkoutDir(project.id),
       git: settings.git,
+      bwrap: settings.bwrap,
+      privateDir: privateDataDir(job.id),
       redis: ctx.redis,
       queue: settings.callbackQueue,
       signal,
@@ -277,6 +285,13 @@ async function runUnifiedJob(
     }
     // ansible-playbook runs in a session of its own: a runner stopped early can leave it behind.
     stopLeftovers(privateDataDir(jobId));
+    // What the API serves of a job is in the database (stdout is made from the stored events):
+    // the private dir, with the inventory and extra vars, goes.
+    try {
+      rmSync(privateDataDir(jobId), { recursive: true, force: true });
+    } catch (err) {
+      log.warn({ job: jobId, err }, 'could not remove the private data dir');
+    }
     if (why === 'stopped') {
       outcome = { ...outcome, status: 'failed', explanation: `Node ${settings.nodeName} stopped while the job was running.` };
     } else if (why === 'canceled') {

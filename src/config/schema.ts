@@ -52,6 +52,8 @@ export interface Config {
       readonly manager_grace_ms: number;
       readonly ansible_runner: string;
       readonly git: string;
+      /** Local projects must lie inside one of these directories; [] means <data_dir>/projects. */
+      readonly project_roots: readonly string[];
     };
     readonly websockets: Listen;
   };
@@ -172,6 +174,12 @@ const peers: Check = (v) => {
   return undefined;
 };
 
+const absoluteDirs: Check = (v) => {
+  if (!Array.isArray(v)) return `${show(v)} is not a list; expected a list of absolute directories such as /srv/playbooks`;
+  const bad = v.findIndex((d) => typeof d !== 'string' || !d.startsWith('/'));
+  return bad < 0 ? undefined : `item ${bad + 1} is ${show(v[bad])}; expected an absolute directory such as /srv/playbooks`;
+};
+
 const port = int(1, 65535, 'a TCP port');
 const workers = int(1, 256, 'a thread count');
 const listen = { bind: address, port };
@@ -212,6 +220,7 @@ const SCHEMA: Tree = {
       manager_grace_ms: int(10, 3_600_000, 'milliseconds'),
       ansible_runner: nonEmpty,
       git: nonEmpty,
+      project_roots: absoluteDirs,
     },
     websockets: listen,
   },

@@ -2,6 +2,7 @@
 // threads are free and runs them in the dispatcher pool, queues the managers on a schedule, tells
 // running jobs to stop when they are canceled, abandons a manager that overruns its timeout, and
 // gathers the pool's metrics. At start it settles what a stopped run left behind.
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { Redis } from 'ioredis';
@@ -182,8 +183,10 @@ export class TaskRunner {
     const { store, node } = this.#o;
     const now = new Date().toISOString();
     for (const job of await store.jobsIn(['running'], "controller_node = ? AND type <> 'workflow_job'", [node])) {
-      const killed = stopLeftovers(join(this.#o.dataDir, 'jobs', String(job.id)));
+      const privateDir = join(this.#o.dataDir, 'jobs', String(job.id));
+      const killed = stopLeftovers(privateDir);
       if (killed > 0) this.#log.warn({ job: job.id, process_groups: killed }, 'stopped processes the job left running');
+      rmSync(privateDir, { recursive: true, force: true }); // as a job that ends removes its own
       const explanation = `Node ${node} stopped while this job was running; the job's process did not survive the restart.`;
       if (await store.changeJob(job.id, ['running'], { status: 'failed', finished: now, job_explanation: explanation })) {
         this.#log.warn({ job: job.id, name: job.name }, 'job was running when this node stopped; marked failed');

@@ -9,7 +9,10 @@ import { ControlStore } from '../control/store.ts';
 import { nodeCapacity } from '../control/capacity.ts';
 import { TaskRunner, type RunnerSettings } from '../dispatch/task-runner.ts';
 import { jobMetrics } from '../dispatch/job-metrics.ts';
-import { ensurePrograms } from '../system/programs.ts';
+import { chmodSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { ensurePrograms, findProgram } from '../system/programs.ts';
+import { projectRoots, type ProjectRoots } from '../control/project-roots.ts';
 import type { Service } from './service.ts';
 
 /** What a dispatcher thread needs to know (piscina workerData of its pool); what a reload may change comes with each task (TaskLimits). */
@@ -23,6 +26,10 @@ export interface DispatcherSettings extends ThreadSettings {
   /** The ansible-runner and git programs. */
   readonly ansibleRunner: string;
   readonly git: string;
+  /** bubblewrap, which isolates every job and project update. */
+  readonly bwrap: string;
+  /** The directories local projects must lie in (services.dispatcher.project_roots, or its default). */
+  readonly projectRoots: ProjectRoots;
 }
 
 /** The pool's size from the config: one thread is kept for the managers beside the jobs. */
@@ -48,6 +55,9 @@ export const dispatcher: Service = {
   async start(node) {
     const { config: c, log } = node;
     const d = c.services.dispatcher;
+    for (const problem of ensurePrograms(['ansible-runner', 'git', 'bwrap'], (line) => log.info(line))) {
+      log.warn({ problem }, 'jobs will fail until this is installed');
+    }
     const settings: DispatcherSettings = {
       nodeName: c.node_name,
       logLevel: node.logLevel,
@@ -58,9 +68,13 @@ export const dispatcher: Service = {
       callbackQueue: c.services.callback_receiver.queue,
       ansibleRunner: d.ansible_runner,
       git: d.git,
+      bwrap: findProgram('bwrap') ?? 'bwrap',
+      projectRoots: projectRoots(c.data_dir, d.project_roots),
     };
-    for (const problem of ensurePrograms(['ansible-runner', 'git'], (line) => log.info(line))) {
-      log.warn({ problem }, 'jobs will fail until this is installed');
+    // Private data dirs and checkouts are the node's alone.
+    for (const dir of [join(c.data_dir, 'jobs'), join(c.data_dir, 'projects')]) {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      chmodSync(dir, 0o700);
     }
     const pool = await node.startPool({ service: 'dispatcher', ...poolSize(d), workerData: settings });
     node.checkpoint();

@@ -6,6 +6,7 @@ import { ServiceExposition, processMetricSources } from '../metrics/exposition.t
 import { ClusterNode } from '../cluster/cluster-node.ts';
 import { ControlStore } from '../control/store.ts';
 import { nodeCapacity } from '../control/capacity.ts';
+import { projectRoots } from '../control/project-roots.ts';
 import { TaskQueue } from '../dispatch/task-queue.ts';
 import { jobMetrics } from '../dispatch/job-metrics.ts';
 import { WebServer } from '../web/web-server.ts';
@@ -58,6 +59,7 @@ export const web: Service<WebListener> = {
         get capacity() {
           return nodeCapacity(node.config.services.dispatcher.capacity);
         },
+        projectRoots: projectRoots(c.data_dir, c.services.dispatcher.project_roots),
       },
       storage: node.storage,
       redisOk: async () => (await redis.ping().catch(() => '')) === 'PONG',

@@ -1,3 +1,4 @@
+import { chmodSync, existsSync } from 'node:fs';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { MIGRATIONS, type Migration } from './migrations.ts';
 import type {
@@ -62,6 +63,8 @@ export class SqliteStorage implements Storage {
     this.#locked = options.writeLock !== undefined;
     this.#db = new DatabaseSync(file);
     this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;');
+    // The database holds inventories and extra vars (passwords): the node's alone.
+    for (const f of [file, `${file}-wal`, `${file}-shm`]) if (file !== ':memory:' && existsSync(f)) chmodSync(f, 0o600);
     // SQLite checkpoints the WAL inside COMMIT; under the shared lock that would make every other
     // writer wait for it. Writers sharing the lock checkpoint after releasing it instead.
     if (this.#locked) this.#db.exec('PRAGMA wal_autocheckpoint = 0');

@@ -29,6 +29,7 @@ const PROGRAMS = {
   initdb: { packages: ['postgresql'], extraDirs: postgresDirs },
   'ansible-runner': { packages: ['python3-ansible-runner', 'ansible-core'] },
   git: { packages: ['git'] },
+  bwrap: { packages: ['bubblewrap'] },
 } as const satisfies Record<string, ProgramSpec>;
 
 export type ProgramName = keyof typeof PROGRAMS;

@@ -1,5 +1,6 @@
 // What the API's routes read from the node, and when: the web port is bound before the node's
 // services start, so the routes are registered at once and the node's parts arrive later.
+import type { ProjectRoots } from '../control/project-roots.ts';
 import type { Storage } from '../storage/storage.ts';
 import type { ClusterView, Instance } from '../cluster/cluster-view.ts';
 import type { ControlStore } from '../control/store.ts';
@@ -18,6 +19,8 @@ export interface ControlDeps {
   readonly publish: (channel: string, message: string) => Promise<unknown>;
   /** This node's capacity in forks. */
   readonly capacity: number;
+  /** The directories a local project must lie in (services.dispatcher.project_roots, or its default). */
+  readonly projectRoots: ProjectRoots;
 }
 
 /** What the API reads from the node once it is up. */

@@ -46,6 +46,8 @@ function settings(dataDir: string, databaseUrl = ''): DispatcherSettings {
     callbackQueue: 'callback_tasks',
     ansibleRunner: 'ansible-runner',
     git: 'git',
+    bwrap: 'bwrap',
+    projectRoots: { roots: [], dataDir },
   };
 }
 

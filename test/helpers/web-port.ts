@@ -34,7 +34,7 @@ export interface Answer {
 
 /** What the API reads, over a real storage; Redis and the cluster stand in (the tests here are about the port). */
 export const depsOver = (storage: Storage): ApiDeps => ({
-  control: { store: new ControlStore(storage.sql), submit: async () => true, publish: async () => 0, capacity: 4 },
+  control: { store: new ControlStore(storage.sql), submit: async () => true, publish: async () => 0, capacity: 4, projectRoots: { roots: ['/'], dataDir: '/nonexistent' } },
   storage,
   redisOk: async () => true,
   cluster: async () => ({ snapshots: [], rejected: [], signature: '' }),

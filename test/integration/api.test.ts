@@ -41,7 +41,7 @@ async function serve(storage: Storage, redisOk: () => Promise<boolean> = async (
   const web = new WebServer({ log, exposition, nodeName: 'node-a', version: '0.1.0', bind: '127.0.0.1', hostnames: [], tokens: [], allowAnonymousMetrics: false });
   servers.push(web);
   await web.listen(0);
-  const control = { store: new ControlStore(storage.sql), submit: async () => true, publish: async () => 0, capacity: 1 };
+  const control = { store: new ControlStore(storage.sql), submit: async () => true, publish: async () => 0, capacity: 1, projectRoots: { roots: ['/'], dataDir: '/nonexistent' } };
   web.ready({ ...depsOver(storage), control, redisOk });
   return { base: `http://127.0.0.1:${(web.server.address() as AddressInfo).port}`, logs };
 }

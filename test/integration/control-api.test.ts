@@ -62,7 +62,7 @@ before(async () => {
   const { file, ports } = await writeTestConfig(dir, {
     // A manager run that finds another holding its lock is skipped, and what woke it waits for the
     // next scheduled run: keep that short.
-    services: { web: { tokens: [TOKEN] }, dispatcher: { ansible_runner: '/nonexistent/ansible-runner', capacity: CAPACITY, schedule_interval_ms: 2_000 } },
+    services: { web: { tokens: [TOKEN] }, dispatcher: { ansible_runner: '/nonexistent/ansible-runner', capacity: CAPACITY, schedule_interval_ms: 2_000, project_roots: [dir] } },
   });
   const node = startNode(['--config', file]);
   nodes.push(node);

@@ -3,7 +3,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { createRedis } from '../../src/redis/connect.ts';
@@ -35,6 +35,7 @@ const oneTask = (task: string) => `- hosts: all
 `;
 
 function writeFiles(files: Record<string, string>, dir = tempDir('overseer-project-')): string {
+  chmodSync(dir, 0o755); // jobs run as nobody
   for (const [path, content] of Object.entries(files)) {
     mkdirSync(dirname(join(dir, path)), { recursive: true });
     writeFileSync(join(dir, path), content);
@@ -83,6 +84,7 @@ describe('job execution', () => {
       extraVars: {},
       forks: 0,
       runner: 'ansible-runner',
+      bwrap: 'bwrap',
       redis,
       queue: `jobs-test-${jobId}`,
       signal: new AbortController().signal,
@@ -192,7 +194,7 @@ describe('job execution', () => {
 
     function update(overrides: Partial<ProjectUpdate> & Pick<ProjectUpdate, 'url' | 'dir'>): ProjectUpdate {
       const jobId = ++jobs;
-      return { jobId, branch: '', git: 'git', redis, queue: `jobs-test-${jobId}`, signal: new AbortController().signal, ...overrides };
+      return { jobId, branch: '', git: 'git', bwrap: 'bwrap', privateDir: join(tempDir('overseer-update-'), 'pd'), redis, queue: `jobs-test-${jobId}`, signal: new AbortController().signal, ...overrides };
     }
 
     it('clones, then updates in place to the new revision', async () => {

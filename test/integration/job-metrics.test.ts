@@ -15,7 +15,7 @@ const PLAYBOOKS = {
   'site.yml': '- hosts: all\n  gather_facts: false\n  tasks:\n    - command: echo hi\n',
   'fail.yml': '- hosts: all\n  gather_facts: false\n  tasks:\n    - command: /bin/false\n',
   // Runs until the file named by the extra var `release` exists.
-  'hold.yml': '- hosts: all\n  gather_facts: false\n  tasks:\n    - wait_for: path="{{ release }}" timeout=120\n',
+  'hold.yml': '- hosts: all\n  gather_facts: false\n  tasks:\n    - wait_for: path="{{ playbook_dir }}/{{ release }}" timeout=120\n',
 };
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -65,7 +65,7 @@ describe('job metrics on the dispatcher port', () => {
     ({ file, ports } = await writeTestConfig(dir, {
       log_level: 'info',
       node_name: 'metrics-node',
-      services: { dispatcher: { min_workers: 1, max_workers: 4, schedule_interval_ms: 5000 }, callback_receiver: { workers: 1 } },
+      services: { dispatcher: { min_workers: 1, max_workers: 4, schedule_interval_ms: 5000, project_roots: [dir] }, callback_receiver: { workers: 1 } },
     }));
     node = startNode(['--config', file]);
     await node.waitForLog('ready');
@@ -76,11 +76,11 @@ describe('job metrics on the dispatcher port', () => {
     templates = {
       'site.yml': await template('site.yml'),
       'fail.yml': await template('fail.yml'),
-      'hold.yml': await template('hold.yml', { release: join(dir, 'release') }),
+      'hold.yml': await template('hold.yml', { release: 'release' }),
     };
   });
   after(async () => {
-    writeFileSync(join(dir, 'release'), '');
+    writeFileSync(join(dir, 'project', 'release'), ''); // in the project: what the sandboxed job sees
     await node?.stop();
   });
 

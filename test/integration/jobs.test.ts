@@ -3,7 +3,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startNode, tempDir, writeTestConfig, scrape, sampleValue, type NodeUnderTest } from '../helpers/node-process.ts';
 import { waitFor } from '../helpers/wait-for.ts';
@@ -23,12 +23,12 @@ const SITE = `- hosts: all
     - name: touch
       command: echo hi
 `;
-/** Runs until the file named by the extra var `release` exists: a job the test ends when it wants. */
+/** Runs until the file the extra var `release` names in the project exists: a job the test ends when it wants. */
 const HOLD = `- hosts: all
   gather_facts: false
   tasks:
     - name: hold
-      wait_for: path="{{ release }}" timeout=120
+      wait_for: path="{{ playbook_dir }}/{{ release }}" timeout=120
 `;
 const FAIL = `- hosts: all
   gather_facts: false
@@ -49,7 +49,7 @@ async function startCluster(dispatcher: Record<string, unknown>, extra: Record<s
     log_level: 'info',
     node_name: 'test-node',
     ...extra,
-    services: { dispatcher: { min_workers: 1, max_workers: 5, schedule_interval_ms: 5000, ...dispatcher }, callback_receiver: { workers: 1 } },
+    services: { dispatcher: { min_workers: 1, max_workers: 5, schedule_interval_ms: 5000, project_roots: [dir], ...dispatcher }, callback_receiver: { workers: 1 } },
   });
   let node = startNode(['--config', file]);
   await node.waitForLog('ready');
@@ -89,10 +89,10 @@ async function startCluster(dispatcher: Record<string, unknown>, extra: Record<s
     },
     template: (playbook: string, more: Json = {}) =>
       create('/api/v2/job_templates/', { name: `t${++templates}`, project: project.id, inventory: inventory.id, playbook, ...more }),
-    /** A release file for a HOLD job, and a function that releases it. */
+    /** A release file for a HOLD job (in the project: what the sandboxed job sees), and a function that releases it. */
     hold() {
-      const path = join(dir, `release-${++templates}`);
-      return { extra_vars: { release: path }, release: () => writeFileSync(path, '') };
+      const name = `release-${++templates}`;
+      return { extra_vars: { release: name }, release: () => writeFileSync(join(projectDir, name), '') };
     },
     launch: async (template: Json) => {
       const res = await api('POST', `/api/v2/job_templates/${template.id}/launch/`, {});
@@ -143,9 +143,10 @@ describe('jobs on one node', () => {
     assert.ok(job.started && job.finished && job.elapsed > 0);
     await waitFor('events stored', async () => (await c.job(id)).event_processing_finished === true);
 
-    const recorded = readdirSync(join(c.dataDir, 'jobs', String(id), 'artifacts', String(id), 'job_events')).filter((f) => f.endsWith('.json'));
+    // The private dir (and ansible-runner's artifacts in it) is gone with the job: every counter is stored.
+    assert.ok(!existsSync(join(c.dataDir, 'jobs', String(id))), 'the private data dir is removed');
     const events = (await c.api('GET', `/api/v2/jobs/${id}/job_events/?page_size=200`)).json;
-    assert.equal(events.count, recorded.length, "the receiver stored every event ansible-runner recorded");
+    assert.deepEqual(events.results.map((e: Json) => e.counter), events.results.map((_: Json, i: number) => i + 1), 'the receiver stored every event ansible-runner emitted');
     assert.ok(events.count >= 12);
 
     const summaries = (await c.api('GET', `/api/v2/jobs/${id}/job_host_summaries/`)).json;
@@ -391,8 +392,8 @@ describe('jobs with PostgreSQL', () => {
     const job = await c.until(id, ['successful', 'failed', 'error']);
     assert.equal(job.status, 'successful', job.job_explanation);
     await waitFor('events stored', async () => (await c.job(id)).event_processing_finished === true);
-    const recorded = readdirSync(join(c.dataDir, 'jobs', String(id), 'artifacts', String(id), 'job_events')).length;
-    assert.equal((await c.api('GET', `/api/v2/jobs/${id}/job_events/`)).json.count, recorded);
+    const events = (await c.api('GET', `/api/v2/jobs/${id}/job_events/?page_size=200`)).json;
+    assert.deepEqual(events.results.map((e: Json) => e.counter), events.results.map((_: Json, i: number) => i + 1));
     assert.match((await c.api('GET', `/api/v2/jobs/${id}/stdout/?format=txt`)).text, /PLAY RECAP/);
   });
 });

@@ -1,6 +1,7 @@
 // Plumbing shared by the job runners: a child in its own process group read line by line, and an in-order event pusher.
 import { spawn } from 'node:child_process';
 import type { Redis } from 'ioredis';
+import { resolveProgram, sandboxArgs, sandboxedCommand, type Sandbox } from './sandbox.ts';
 
 /** How long a process group gets between SIGTERM and SIGKILL. */
 const KILL_GRACE_MS = 5000;
@@ -26,8 +27,10 @@ export interface GroupProcess {
 }
 
 export interface GroupOptions {
-  /** Variables added to the inherited environment. */
+  /** Variables added to the inherited environment (unsandboxed runs only: a sandbox has its own). */
   readonly env?: Readonly<Record<string, string>>;
+  /** Runs the program in this sandbox, with nothing of the node's environment. */
+  readonly sandbox?: Sandbox;
   /** Aborting it stops the process (or keeps it from starting). */
   readonly signal: AbortSignal;
   /** Each output line, stdout and stderr in order of arrival, without its line end; progress rewritten with \r keeps its last state. */
@@ -39,11 +42,16 @@ export interface GroupOptions {
 /** Starts program in its own process group (detached), stdin ignored, output read line by line. */
 export function runInGroup(program: string, args: readonly string[], options: GroupOptions): GroupProcess {
   if (options.signal.aborted) return { exit: Promise.resolve({ code: null, signal: null, canceled: true }), stop: () => {} };
-  const child = spawn(program, args, {
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...options.env },
-  });
+  const { sandbox } = options;
+  // In a sandbox a missing program would only show as bwrap's exit code: say it as spawn would.
+  const resolved = sandbox ? resolveProgram(program) : program;
+  if (resolved === undefined) {
+    const error: NodeJS.ErrnoException = Object.assign(new Error(`spawn ${program} ENOENT`), { code: 'ENOENT' });
+    return { exit: Promise.resolve({ code: null, signal: null, error, canceled: false }), stop: () => {} };
+  }
+  const child = sandbox
+    ? spawn(sandbox.bwrap, sandboxArgs(sandbox, resolved, args), { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: '/usr/bin:/bin' } })
+    : spawn(program, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
   let running = child.pid !== undefined;
   let canceled = false;
   let killTimer: NodeJS.Timeout | undefined;
@@ -56,7 +64,17 @@ export function runInGroup(program: string, args: readonly string[], options: Gr
   };
   const stop = () => {
     if (!running || killTimer) return;
-    signalGroup('SIGTERM');
+    // In a sandbox SIGTERM goes to the command bwrap started, so that ansible-runner ends the
+    // playbook itself as it would unsandboxed; SIGKILL to bwrap later takes the whole sandbox down.
+    const command = sandbox ? sandboxedCommand(child.pid as number) : undefined;
+    if (command === undefined) signalGroup('SIGTERM');
+    else {
+      try {
+        process.kill(command, 'SIGTERM');
+      } catch {
+        signalGroup('SIGTERM');
+      }
+    }
     killTimer = setTimeout(() => signalGroup('SIGKILL'), KILL_GRACE_MS);
     killTimer.unref();
   };

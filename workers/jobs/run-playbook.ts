@@ -1,15 +1,16 @@
 // Runs one playbook job with ansible-runner, pushing its events to the callback queue as they come.
-import { cpSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { basename, isAbsolute, join, relative, resolve } from 'node:path';
+import { chmodSync, mkdirSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import type { Redis } from 'ioredis';
 import { EventPusher, Tail, cannotStart, runInGroup, type Exit } from './process.ts';
+import { JOB_UID, asRoot, giveToJob, type Sandbox } from './sandbox.ts';
 
 /** Everything one playbook run needs. */
 export interface PlaybookRun {
   readonly jobId: number;
-  /** Private data dir for this run (created if missing); ansible-runner's artifacts stay in it afterwards. */
+  /** Private data dir for this run (created if missing, 0700, the job user's); ansible-runner's artifacts stay in it afterwards. */
   readonly privateDataDir: string;
-  /** The project's directory; its content (without .git) is copied into <privateDataDir>/project. */
+  /** The project's directory: the run sees it read-only as <privateDataDir>/project, never a copy. */
   readonly projectDir: string;
   /** Path of the playbook relative to the project dir. */
   readonly playbook: string;
@@ -19,6 +20,8 @@ export interface PlaybookRun {
   readonly forks: number;
   /** The ansible-runner program (name on PATH or absolute path). */
   readonly runner: string;
+  /** The bubblewrap program the run is isolated with. */
+  readonly bwrap: string;
   readonly redis: Redis;
   /** The callback queue (Redis list) events are RPUSHed to, normally "callback_tasks". */
   readonly queue: string;
@@ -51,27 +54,64 @@ function parseObject(line: string): Record<string, unknown> | undefined {
   }
 }
 
+/** A directory of the private data dir: 0700, the job user's. */
+function privateDir(path: string): void {
+  mkdirSync(path, { recursive: true, mode: 0o700 });
+  chmodSync(path, 0o700);
+  giveToJob(path);
+}
+
+/** A file of the private data dir (inventory, extra vars: they may hold passwords): 0600, the job user's. */
+function privateFile(path: string, content: string): void {
+  rmSync(path, { force: true });
+  writeFileSync(path, content, { mode: 0o600 });
+  giveToJob(path);
+}
+
 /** Lays out the private data dir as ansible-runner expects it; returns whether the playbook is in the project. */
 function prepare(run: PlaybookRun): boolean {
-  const project = join(run.privateDataDir, 'project');
-  const inventory = join(run.privateDataDir, 'inventory');
-  for (const dir of [project, inventory]) rmSync(dir, { recursive: true, force: true });
-  cpSync(run.projectDir, project, { recursive: true, filter: (src) => basename(src) !== '.git' });
-  mkdirSync(inventory, { recursive: true });
-  writeFileSync(join(inventory, run.inventory.format === 'ini' ? 'hosts' : 'hosts.yml'), run.inventory.content);
-  const env = join(run.privateDataDir, 'env');
-  mkdirSync(env, { recursive: true });
-  writeFileSync(join(env, 'extravars'), JSON.stringify(run.extraVars));
+  const pd = run.privateDataDir;
+  privateDir(pd);
+  // The project is bound here read-only: an empty mount point, whatever a former run left.
+  rmSync(join(pd, 'project'), { recursive: true, force: true });
+  rmSync(join(pd, 'inventory'), { recursive: true, force: true });
+  for (const dir of ['project', 'inventory', 'env', 'home', 'tmp']) privateDir(join(pd, dir));
+  privateFile(join(pd, 'inventory', run.inventory.format === 'ini' ? 'hosts' : 'hosts.yml'), run.inventory.content);
+  privateFile(join(pd, 'env', 'extravars'), JSON.stringify(run.extraVars));
   // ansible-runner notices a SIGTERM only between pexpect waits (5 s by default), then kills ansible-playbook.
-  writeFileSync(join(env, 'settings'), JSON.stringify({ pexpect_timeout: 1 }));
-  const playbook = resolve(project, run.playbook);
-  const inside = relative(project, playbook);
-  if (inside.startsWith('..') || isAbsolute(inside)) return false;
+  privateFile(join(pd, 'env', 'settings'), JSON.stringify({ pexpect_timeout: 1 }));
   try {
+    // A symlink out of the project would be invisible in the sandbox anyway; say so now.
+    const project = realpathSync(run.projectDir);
+    const playbook = realpathSync(resolve(project, run.playbook));
+    const inside = relative(project, playbook);
+    if (inside.startsWith('..') || isAbsolute(inside)) return false;
     return statSync(playbook).isFile();
   } catch {
     return false;
   }
+}
+
+/** Why the job user cannot read the project directory (a root node runs jobs as nobody), or ''. */
+function unreadableByJob(dir: string): string {
+  if (!asRoot()) return '';
+  try {
+    const { mode, uid } = statSync(dir);
+    if (uid === JOB_UID || (mode & 0o005) === 0o005) return '';
+  } catch {
+    return '';
+  }
+  return `the project directory ${dir} is not readable by the job user (nobody, uid ${JOB_UID}): make it so with chmod o+rx, or chown it to that user`;
+}
+
+/** The sandbox of a run: its private dir, the project read-only inside it, nothing else of the node. */
+export function playbookSandbox(run: Pick<PlaybookRun, 'privateDataDir' | 'projectDir' | 'bwrap'>): Sandbox {
+  return {
+    bwrap: run.bwrap,
+    privateDir: run.privateDataDir,
+    binds: [{ path: run.projectDir, at: join(run.privateDataDir, 'project'), writable: false }],
+    env: { ANSIBLE_FORCE_COLOR: 'False', PYTHONUNBUFFERED: '1' },
+  };
 }
 
 /**
@@ -85,6 +125,8 @@ export async function runPlaybook(run: PlaybookRun): Promise<RunOutcome> {
     return { status, rc: exit?.code ?? null, events, explanation };
   };
   if (run.signal.aborted) return finish('canceled', undefined, 0, 'canceled before it started');
+  const unreadable = unreadableByJob(run.projectDir);
+  if (unreadable) return finish('failed', undefined, 0, unreadable);
   try {
     if (!prepare(run)) return finish('failed', undefined, 0, `playbook "${run.playbook}" not found in the project`);
   } catch (err) {
@@ -98,7 +140,7 @@ export async function runPlaybook(run: PlaybookRun): Promise<RunOutcome> {
   const args = ['run', run.privateDataDir, '-p', run.playbook, '-j', '--ident', String(run.jobId)];
   if (run.forks > 0) args.push('--forks', String(run.forks));
   const child = runInGroup(run.runner, args, {
-    env: { ANSIBLE_FORCE_COLOR: 'False', PYTHONUNBUFFERED: '1' },
+    sandbox: playbookSandbox(run),
     signal: run.signal,
     ...(run.onSpawn ? { onSpawn: run.onSpawn } : {}),
     onLine: (line, stream) => {
@@ -117,6 +159,7 @@ export async function runPlaybook(run: PlaybookRun): Promise<RunOutcome> {
   });
   const exit = await child.exit;
 
+  if (exit.error && exit.error.path === run.bwrap) return finish('error', exit, highest, cannotStart('bubblewrap', run.bwrap, 'bubblewrap', exit.error));
   if (exit.error) return finish('error', exit, highest, cannotStart('ansible-runner', run.runner, 'python3-ansible-runner ansible-core', exit.error));
   if (exit.canceled) return finish('canceled', exit, highest, 'canceled while running');
   if (exit.code === 0) return finish('successful', exit, highest, '');

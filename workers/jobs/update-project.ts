@@ -1,9 +1,11 @@
 // Clones or updates a project's git checkout, pushing git's output as verbose events to the callback queue.
 import { randomUUID } from 'node:crypto';
-import { existsSync, renameSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, existsSync, lchownSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
 import { EventPusher, Tail, cannotStart, runInGroup, type GroupProcess } from './process.ts';
+import { JOB_GID, JOB_UID, asRoot, giveToJob, type Sandbox } from './sandbox.ts';
 import type { RunOutcome } from './run-playbook.ts';
 
 /** Everything one project update needs. */
@@ -17,6 +19,10 @@ export interface ProjectUpdate {
   readonly dir: string;
   /** The git program, normally 'git'. */
   readonly git: string;
+  /** The bubblewrap program git is isolated with. */
+  readonly bwrap: string;
+  /** The update's own private dir (git's HOME and temp dirs), created 0700 for the job user. */
+  readonly privateDir: string;
   readonly redis: Redis;
   /** The callback queue (Redis list) events are RPUSHed to. */
   readonly queue: string;
@@ -33,6 +39,29 @@ type Problem = Pick<RunOutcome, 'status' | 'rc' | 'explanation'>;
 
 /** Git never asks for credentials: a URL that needs them fails instead of hanging. */
 const GIT_ENV = { GIT_TERMINAL_PROMPT: '0' };
+
+/**
+ * A local repository belongs to another user than the job's: git may read it. In the update's own
+ * HOME, since git drops GIT_CONFIG_* from the environment of a local upload-pack.
+ */
+const GITCONFIG = '[safe]\n\tdirectory = *\n';
+
+/** The directory of a local repository URL (file://… or a path), which the sandbox shows read-only. */
+function localRepository(url: string): string | undefined {
+  try {
+    const path = url.startsWith('file://') ? fileURLToPath(url) : isAbsolute(url) ? url : undefined;
+    return path !== undefined && existsSync(path) ? path : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Gives a checkout made before updates ran as the job user to that user, so that git may update it. */
+function giveTreeToJob(dir: string): void {
+  if (!asRoot() || lstatSync(dir).uid === JOB_UID) return;
+  lchownSync(dir, JOB_UID, JOB_GID);
+  for (const entry of readdirSync(dir, { recursive: true, encoding: 'utf8' })) lchownSync(join(dir, entry), JOB_UID, JOB_GID);
+}
 
 /** Hides the user info (a password or token) of URLs in text. */
 const redact = (text: string) => text.replace(/\/\/[^/@\s]*@/g, '//***@');
@@ -64,11 +93,18 @@ export async function updateProject(update: ProjectUpdate): Promise<UpdateOutcom
     );
   };
 
-  /** Runs one git command, its output shown (or given to onLine); a Problem unless it succeeded. */
-  const git = async (args: readonly string[], onLine: (line: string) => void = say): Promise<Problem | undefined> => {
+  const repository = localRepository(url);
+  /** Runs one git command in the sandbox, `work` writable, its output shown (or given to onLine); a Problem unless it succeeded. */
+  const git = async (work: string, args: readonly string[], onLine: (line: string) => void = say): Promise<Problem | undefined> => {
     const tail = new Tail(2048);
-    current = runInGroup(update.git, args, {
+    const sandbox: Sandbox = {
+      bwrap: update.bwrap,
+      privateDir: update.privateDir,
+      binds: [...(repository ? [{ path: repository, writable: false }] : []), { path: work, writable: true }],
       env: GIT_ENV,
+    };
+    current = runInGroup(update.git, args, {
+      sandbox,
       signal: update.signal,
       onLine: (line) => {
         tail.add(line);
@@ -76,6 +112,7 @@ export async function updateProject(update: ProjectUpdate): Promise<UpdateOutcom
       },
     });
     const exit = await current.exit;
+    if (exit.error && exit.error.path === update.bwrap) return { status: 'error', rc: null, explanation: cannotStart('bubblewrap', update.bwrap, 'bubblewrap', exit.error) };
     if (exit.error) return { status: 'error', rc: null, explanation: cannotStart('git', update.git, 'git', exit.error) };
     if (exit.canceled) return { status: 'canceled', rc: exit.code, explanation: 'canceled while updating' };
     if (exit.code === 0) return undefined;
@@ -84,16 +121,28 @@ export async function updateProject(update: ProjectUpdate): Promise<UpdateOutcom
   };
 
   say(`Updating project from ${url} (${branch === '' ? 'default branch' : `branch ${branch}`})`);
+  for (const path of [update.privateDir, join(update.privateDir, 'home'), join(update.privateDir, 'tmp')]) {
+    mkdirSync(path, { recursive: true, mode: 0o700 });
+    chmodSync(path, 0o700);
+    giveToJob(path);
+  }
+  const gitconfig = join(update.privateDir, 'home', '.gitconfig');
+  writeFileSync(gitconfig, GITCONFIG, { mode: 0o600 });
+  giveToJob(gitconfig);
   let problem: Problem | undefined;
   if (existsSync(join(dir, '.git'))) {
+    giveTreeToJob(dir);
     problem =
-      (await git(['-C', dir, 'fetch', '--depth', '1', '--', url, branch || 'HEAD'])) ??
-      (await git(['-C', dir, 'checkout', '--force', '--detach', 'FETCH_HEAD'])) ??
-      (await git(['-C', dir, 'clean', '-ffdx']));
+      (await git(dir, ['-C', dir, 'fetch', '--depth', '1', '--', url, branch || 'HEAD'])) ??
+      (await git(dir, ['-C', dir, 'checkout', '--force', '--detach', 'FETCH_HEAD'])) ??
+      (await git(dir, ['-C', dir, 'clean', '-ffdx']));
   } else {
+    // git clones into an empty directory of the job user's, the only place it may write.
     const tmp = `${dir}.tmp-${jobId}`;
     rmSync(tmp, { recursive: true, force: true });
-    problem = await git(['clone', '--depth', '1', ...(branch ? ['--branch', branch] : []), '--', url, tmp]);
+    mkdirSync(tmp, { recursive: true, mode: 0o700 });
+    giveToJob(tmp);
+    problem = await git(tmp, ['clone', '--depth', '1', ...(branch ? ['--branch', branch] : []), '--', url, tmp]);
     try {
       if (problem) rmSync(tmp, { recursive: true, force: true });
       else {
@@ -105,7 +154,7 @@ export async function updateProject(update: ProjectUpdate): Promise<UpdateOutcom
     }
   }
   let revision = '';
-  problem ??= await git(['-C', dir, 'rev-parse', 'HEAD'], (line) => (revision ||= line.trim()));
+  problem ??= await git(dir, ['-C', dir, 'rev-parse', 'HEAD'], (line) => (revision ||= line.trim()));
   if (problem === undefined) say(`Revision ${revision}`);
   await pusher.end(counter);
   return { ...(problem ?? { status: 'successful', rc: 0, explanation: '' }), events: counter, revision: problem ? '' : revision };

@@ -4,6 +4,7 @@ import { statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { NewProject } from '../../control/store.ts';
+import { insideProjectRoots, outsideRootsMessage, type ProjectRoots } from '../../control/project-roots.ts';
 import type { RouteOptions } from '../api-context.ts';
 import type { Form } from '../forms.ts';
 import { PAGE_QUERY, pageOf, pageSchema } from '../paging.ts';
@@ -34,8 +35,8 @@ const isDirectory = (path: string) => {
   }
 };
 
-/** What only code can check: a local project's directory on this node, a git project's URL. */
-function checkSource(form: Form<NewProject>): void {
+/** What only code can check: a local project's directory on this node (inside a project root), a git project's URL. */
+function checkSource(form: Form<NewProject>, roots: ProjectRoots): void {
   const scmType = form.value('scm_type');
   const url = form.value('scm_url');
   const path = form.value('local_path');
@@ -47,6 +48,7 @@ function checkSource(form: Form<NewProject>): void {
     if (path === '') form.add('local_path', 'A project without an scm_type runs from a directory of this node: local_path is required.');
     else if (!isAbsolute(path)) form.add('local_path', `${show(path)} is not an absolute path; expected a directory of this node such as /srv/playbooks.`);
     else if (!isDirectory(path)) form.add('local_path', `${show(path)} is not an existing directory on this node.`);
+    else if (!insideProjectRoots(path, roots)) form.add('local_path', `${outsideRootsMessage(path, roots)}.`);
   }
 }
 
@@ -59,7 +61,7 @@ export async function projectRoutes(app: FastifyInstance, { ctx }: RouteOptions)
     list: (store, page) => store.listProjects(page),
     load: (store, id) => store.project(id),
     show: showProject,
-    check: checkSource,
+    check: (form: Form<NewProject>) => checkSource(form, ctx.deps().control.projectRoots),
     insert: (store, p: NewProject) => store.createProject(p),
   });
 
