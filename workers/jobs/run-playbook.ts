@@ -1,5 +1,5 @@
 // Runs one playbook job with ansible-runner, pushing its events to the callback queue as they come.
-import { chmodSync, mkdirSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import type { Redis } from 'ioredis';
 import { EventPusher, Tail, cannotStart, runInGroup, type Exit } from './process.ts';
@@ -115,6 +115,33 @@ export function playbookSandbox(run: Pick<PlaybookRun, 'privateDataDir' | 'proje
 }
 
 /**
+ * Pushes the events ansible-runner wrote to its artifacts (`artifacts/<ident>/job_events/<counter>-<uuid>.json`)
+ * but did not print: with -j it prints a `verbose` event (what a lookup's command wrote to stderr,
+ * say) as its raw text instead of JSON, and without the event the stream would never be complete.
+ * Returns the highest counter among them (0 when none).
+ */
+function pushUnprinted(run: PlaybookRun, printed: ReadonlySet<number>, pusher: EventPusher): number {
+  let files: string[];
+  try {
+    files = readdirSync(join(run.privateDataDir, 'artifacts', String(run.jobId), 'job_events'));
+  } catch {
+    return 0; // no artifacts: the runner did not get that far
+  }
+  const missing = files
+    .map((name) => ({ name, counter: Number(/^(\d+)-/.exec(name)?.[1]) }))
+    .filter((f) => Number.isSafeInteger(f.counter) && !printed.has(f.counter))
+    .sort((a, b) => a.counter - b.counter);
+  let highest = 0;
+  for (const { name, counter } of missing) {
+    const event = parseObject(readFileSync(join(run.privateDataDir, 'artifacts', String(run.jobId), 'job_events', name), 'utf8').trim());
+    if (event === undefined) continue;
+    pusher.push(JSON.stringify({ ...event, job_id: run.jobId }));
+    highest = Math.max(highest, counter);
+  }
+  return highest;
+}
+
+/**
  * Runs a playbook with `ansible-runner run -j`, pushing each event (with job_id added) to the queue and then
  * the EOF. Rejects only when a push fails (the process group is killed first).
  */
@@ -134,6 +161,8 @@ export async function runPlaybook(run: PlaybookRun): Promise<RunOutcome> {
   }
 
   let highest = 0;
+  /** Counters of the events ansible-runner printed; what it wrote to its artifacts only is pushed from there. */
+  const printed = new Set<number>();
   let ignored = 0;
   const stderr = new Tail(4096);
   const ignoredTail = new Tail(2048);
@@ -153,11 +182,15 @@ export async function runPlaybook(run: PlaybookRun): Promise<RunOutcome> {
         }
         return;
       }
-      if (typeof event.counter === 'number' && Number.isSafeInteger(event.counter) && event.counter > highest) highest = event.counter;
+      if (typeof event.counter === 'number' && Number.isSafeInteger(event.counter)) {
+        printed.add(event.counter);
+        if (event.counter > highest) highest = event.counter;
+      }
       pusher.push(JSON.stringify({ ...event, job_id: run.jobId }));
     },
   });
   const exit = await child.exit;
+  highest = Math.max(highest, pushUnprinted(run, printed, pusher));
 
   if (exit.error && exit.error.path === run.bwrap) return finish('error', exit, highest, cannotStart('bubblewrap', run.bwrap, 'bubblewrap', exit.error));
   if (exit.error) return finish('error', exit, highest, cannotStart('ansible-runner', run.runner, 'python3-ansible-runner ansible-core', exit.error));
