@@ -45,7 +45,7 @@ before(async () => {
     services: {
       callback_receiver: { workers: 2, batch_size: 200, buffer_ms: 20 },
       // A program that does not exist: a launched job ends in error at once, and is counted.
-      dispatcher: { min_workers: 1, max_workers: 3, schedule_interval_ms: 1000, ansible_runner: 'overseer-test-no-such-ansible-runner' },
+      dispatcher: { min_workers: 1, max_workers: 3, schedule_interval_ms: 1000, ansible_runner: 'overseer-test-no-such-ansible-runner', project_roots: [dir] },
     },
   });
   ports = config.ports;
