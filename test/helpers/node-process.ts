@@ -1,3 +1,4 @@
+import { after } from 'node:test';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -104,6 +105,23 @@ export function startNode(args: string[], env: Record<string, string | undefined
       return exited;
     },
   };
+}
+
+/**
+ * The safety net of a test that fails midway: after the file, SIGKILL the node if it still runs,
+ * and stop the private redis-server that a killed node leaves behind.
+ */
+export function killAfterFile(node: NodeUnderTest): void {
+  after(async () => {
+    if ((await node.stop('SIGKILL')) !== null) return; // it had exited by itself
+    const pid = node.logs.find((l) => l.msg === 'private redis-server started')?.redis_pid;
+    if (typeof pid !== 'number') return;
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+  });
 }
 
 /** GET a metrics port; returns status, content type and body. */

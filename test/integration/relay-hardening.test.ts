@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { WebSocket } from 'ws';
-import { startNode, writeTestConfig, tempDir, scrape, sampleValue, type NodeUnderTest } from '../helpers/node-process.ts';
+import { killAfterFile, startNode, writeTestConfig, tempDir, scrape, sampleValue, type NodeUnderTest } from '../helpers/node-process.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 import { RELAY_PATH, signFrame } from '../../src/cluster/relay-protocol.ts';
 import { MAX_PER_ADDRESS, MAX_REFUSED_IN_A_ROW, MAX_RELAY_CONNECTIONS } from '../../src/cluster/relay-endpoint.ts';
@@ -16,17 +16,7 @@ const SECRET = 'relay-hardening-secret-0123456789';
 async function startRelayNode(): Promise<{ node: NodeUnderTest; web: number }> {
   const { file, ports } = await writeTestConfig(tempDir('overseer-relay-hard-'), { node_name: 'b', cluster: { mode: 'relay', peers: [], secret: SECRET } });
   const node = startNode(['--config', file]);
-  after(async () => {
-    if ((await node.stop('SIGKILL')) !== null) return;
-    const pid = node.logs.find((l) => l.msg === 'private redis-server started')?.redis_pid;
-    if (typeof pid === 'number') {
-      try {
-        process.kill(pid, 'SIGTERM');
-      } catch {
-        // already gone
-      }
-    }
-  });
+  killAfterFile(node);
   await node.waitForLog('ready');
   return { node, web: ports.web };
 }

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { startNode, writeTestConfig, tempDir, scrape, sampleValue, type NodeUnderTest } from '../helpers/node-process.ts';
+import { killAfterFile, startNode, writeTestConfig, tempDir, scrape, sampleValue, type NodeUnderTest } from '../helpers/node-process.ts';
 import { freePorts } from '../helpers/ports.ts';
 import { promtoolCheck } from '../helpers/promtool.ts';
 import { waitFor } from '../helpers/wait-for.ts';
@@ -55,17 +55,7 @@ async function relayConfig(name: string, ports: Ports, peers: readonly { name: s
  */
 async function start(n: RelayNode): Promise<NodeUnderTest> {
   const node = startNode(['--config', n.file]);
-  after(async () => {
-    if ((await node.stop('SIGKILL')) !== null) return; // it had exited by itself
-    const pid = node.logs.find((l) => l.msg === 'private redis-server started')?.redis_pid;
-    if (typeof pid === 'number') {
-      try {
-        process.kill(pid, 'SIGTERM');
-      } catch {
-        // already gone
-      }
-    }
-  });
+  killAfterFile(node);
   await node.waitForLog('ready');
   return node;
 }

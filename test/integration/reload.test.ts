@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRedis } from '../../src/redis/connect.ts';
-import { startNode, writeTestConfig, tempDir, scrape, sampleValue, type NodeUnderTest } from '../helpers/node-process.ts';
+import { killAfterFile, startNode, writeTestConfig, tempDir, scrape, sampleValue, type NodeUnderTest } from '../helpers/node-process.ts';
 import { pushEvents, syntheticEvents } from '../helpers/events.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
@@ -26,7 +26,7 @@ test('SIGHUP resizes the receivers 2 → 4 → 1 and the dispatcher pool under a
     services: { callback_receiver: { workers: 2, batch_size: 50, buffer_ms: 20 }, dispatcher: { min_workers: 1, max_workers: 2, idle_timeout_ms: 500 } },
   });
   const node = startNode(['--config', file]);
-  after(() => node.stop('SIGKILL'));
+  killAfterFile(node);
   await node.waitForLog('ready');
   const pid = node.child.pid;
 
@@ -78,7 +78,7 @@ test('SIGHUP with a broken file or a changed port: the node keeps running on its
   const dir = tempDir();
   const { file, ports } = await writeTestConfig(dir);
   const node = startNode(['--config', file]);
-  after(() => node.stop('SIGKILL'));
+  killAfterFile(node);
   await node.waitForLog('ready');
   const good = readFileSync(file, 'utf8');
 
@@ -112,7 +112,7 @@ test('POST /api/v2/config/reload/ (token required) answers what changed; new tok
   const dir = tempDir();
   const { file, ports } = await writeTestConfig(dir, { services: { web: { tokens: [OLD] } } });
   const node = startNode(['--config', file]);
-  after(() => node.stop('SIGKILL'));
+  killAfterFile(node);
   await node.waitForLog('ready');
   const call = (method: string, path: string, token?: string) =>
     fetch(`http://127.0.0.1:${ports.web}${path}`, { method, headers: token ? { authorization: `Bearer ${token}` } : {} });
@@ -154,7 +154,8 @@ test('SIGHUP with a new cluster.peers: the relay starts sending to the new peer,
   const a = await writeTestConfig(tempDir(), { node_name: 'node-a', snapshot_interval_ms: 200, cluster: relay });
   const nodeB = startNode(['--config', b.file]);
   const nodeA = startNode(['--config', a.file]);
-  after(() => Promise.all([nodeA.stop('SIGKILL'), nodeB.stop('SIGKILL')]));
+  killAfterFile(nodeA);
+  killAfterFile(nodeB);
   await Promise.all([nodeA.waitForLog('ready'), nodeB.waitForLog('ready')]);
   const instancesOnB = async () => ((await (await fetch(`http://127.0.0.1:${b.ports.web}/api/v2/instances/`)).json()) as { results: { name: string }[] }).results.map((i) => i.name);
   assert.deepEqual(await instancesOnB(), ['node-b'], 'before the reload, B knows only itself');
