@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Family, Sample } from '../metrics/aggregate.ts';
-import type { RejectReason } from './snapshot.ts';
+import type { RejectReason } from './reject-reasons.ts';
 import type { ServiceName } from '../services/names.ts';
 import { NODES_KEY, SNAPSHOT_PATTERN, decodeSnapshot, isExpired, type Snapshot } from './snapshot.ts';
 

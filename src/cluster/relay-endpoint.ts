@@ -15,7 +15,7 @@ import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import type { Redis } from 'ioredis';
 import { MAX_FRAME_BYTES, RELAY_PATH, verifyFrame, type RelayRefusal } from './relay-protocol.ts';
 import { NODES_KEY, parseSnapshot, snapshotKey, snapshotTtlMs } from './snapshot.ts';
-import type { RejectReason } from './snapshot.ts';
+import type { RejectReason } from './reject-reasons.ts';
 import type { Handles } from '../metrics/recorder.ts';
 import type { RefusalCounter } from '../web/connection-limits.ts';
 import { throttledWarn, type Logger } from '../logger.ts';

@@ -2,16 +2,11 @@
 // back by /api/v2/metrics on any node. Versioned: a reader refuses a format it does not know.
 import type { Family } from '../metrics/aggregate.ts';
 import { SERVICES, type ServiceName } from '../services/names.ts';
+import type { RejectReason } from './reject-reasons.ts';
 import type { FamilySource } from '../metrics/exposition.ts';
 
 export const SNAPSHOT_FORMAT = 1;
 
-/**
- * Why a node's snapshot was left out of /api/v2/metrics or refused by the relay endpoint (replay: not
- * newer than one already accepted from that node; oversized: a frame over the relay's limit).
- */
-export const REJECT_REASONS = ['malformed', 'format', 'expired', 'signature', 'replay', 'oversized'] as const;
-export type RejectReason = (typeof REJECT_REASONS)[number];
 
 /** One service's metrics on one node at one time (JSON in Redis). */
 export interface Snapshot {

@@ -5,7 +5,7 @@
 import { POOLED_SERVICES, SERVICES, type ServiceName } from '../services/names.ts';
 import { MANAGERS, TASK_NAMES } from '../dispatch/task-names.ts';
 import { DEAD_REASONS } from '../redis/event-queue.ts';
-import { REJECT_REASONS } from '../cluster/snapshot.ts';
+import { REJECT_REASONS } from '../cluster/reject-reasons.ts';
 import { CONNECTION_REFUSALS } from '../web/connection-limits.ts';
 import { RELOAD_RESULTS } from '../config/reload.ts';
 import { FINISHED_STATUSES, JOB_STATUSES, JOB_TYPES } from '../control/model.ts';
