@@ -117,10 +117,12 @@ describe('cluster metrics over a shared Redis', () => {
       return (JSON.parse(r.body) as { results: { name: string; status: string; version: string }[] }).results;
     };
     assert.deepEqual((await status()).map((i) => [i.name, i.status]), [['a', 'healthy'], ['b', 'healthy'], ['c', 'healthy']]);
-    assert.equal(await c.node.stop(), 0);
-    // Stale lasts one interval (from 2 to 3 intervals old): look often.
+    // A stopping node stops writing snapshots first, while its threads still drain: watch from the
+    // signal on. Stale lasts one interval (from 2 to 3 intervals old): look often.
+    const stopped = c.node.stop();
     await waitFor('c reported stale', async () => (await status()).find((i) => i.name === 'c')?.status === 'stale', 5_000, 20);
     await waitFor('c reported lost', async () => (await status()).find((i) => i.name === 'c')?.status === 'lost', 5_000);
+    assert.equal(await stopped, 0);
     const r = await get(a.ports.web, '/api/v2/metrics/');
     assert.equal(r.status, 200);
     assert.ok(!r.body.includes('node="c"'), 'its values are gone');
