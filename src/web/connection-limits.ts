@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import { throttledWarn, type Logger } from '../logger.ts';
 
 /** Why a port refused or closed a connection. */
-export const CONNECTION_REFUSALS = ['max_connections', 'timeout', 'malformed', 'body_after_refusal', 'relay_address', 'relay_total'] as const;
+export const CONNECTION_REFUSALS = ['max_connections', 'per_address', 'timeout', 'malformed', 'body_after_refusal', 'relay_address', 'relay_total'] as const;
 export type ConnectionRefusal = (typeof CONNECTION_REFUSALS)[number];
 
 /** Longer than Prometheus' idle connection reuse (an idle keep-alive connection is not subject to the header timeout). */
@@ -19,8 +19,12 @@ export const HEADERS_TIMEOUT_MS = 10_000;
 export const REQUEST_TIMEOUT_MS = 30_000;
 /** How often node:http looks for requests past those timeouts (its default, 30 s, would let them linger). */
 export const CHECK_INTERVAL_MS = 1_000;
-/** Open connections per port: the web port's API and page, and a metrics port that only Prometheus should reach. */
+/**
+ * Open connections: per port (the web port's API and page; a metrics port that only Prometheus
+ * should reach), and per client address, so that one client cannot take every slot of a port.
+ */
 export const MAX_CONNECTIONS = { web: 512, metrics: 64 } as const;
+export const MAX_PER_ADDRESS = { web: 64, metrics: 16 } as const;
 /** After a refusal answered before its body was read, how long the body may keep coming before the socket is destroyed. */
 export const BODY_AFTER_REFUSAL_MS = 1_000;
 
@@ -61,9 +65,26 @@ export function clientErrorHandler(refused: RefusalCounter): (err: NodeJS.ErrnoE
   };
 }
 
-/** Caps a listener's connections and counts what it refuses; the other timeouts come with HTTP_OPTIONS at creation. */
-export function limitConnections(server: Server, maxConnections: number, refused: RefusalCounter, withClientErrors: boolean): void {
+/** Caps a listener's connections, in all and per client address, and counts what it refuses; the other timeouts come with HTTP_OPTIONS at creation. */
+export function limitConnections(server: Server, limits: { readonly total: number; readonly perAddress: number }, refused: RefusalCounter, withClientErrors: boolean): void {
+  const { total: maxConnections, perAddress } = limits;
   server.maxConnections = maxConnections;
+  const open = new Map<string, number>();
+  server.on('connection', (socket: Duplex & { remoteAddress?: string }) => {
+    const address = socket.remoteAddress ?? '';
+    const n = open.get(address) ?? 0;
+    if (n >= perAddress) {
+      refused('per_address', address, `over ${perAddress} open connections from one address`);
+      socket.destroy();
+      return;
+    }
+    open.set(address, n + 1);
+    socket.once('close', () => {
+      const left = (open.get(address) ?? 1) - 1;
+      if (left === 0) open.delete(address);
+      else open.set(address, left);
+    });
+  });
   server.keepAliveTimeout = KEEP_ALIVE_MS;
   server.on('drop', (data?: { remoteAddress?: string }) => refused('max_connections', data?.remoteAddress, `over ${maxConnections} open connections`));
   if (withClientErrors) server.on('clientError', clientErrorHandler(refused));

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { ServiceExposition } from '../metrics/exposition.ts';
 import type { Logger } from '../logger.ts';
-import { HTTP_OPTIONS, MAX_CONNECTIONS, limitConnections, refusalCounter, type RefusalCounter } from './connection-limits.ts';
+import { HTTP_OPTIONS, MAX_CONNECTIONS, MAX_PER_ADDRESS, limitConnections, refusalCounter, type RefusalCounter } from './connection-limits.ts';
 
 export { KEEP_ALIVE_MS } from './connection-limits.ts';
 
@@ -52,7 +52,7 @@ export function createMetricsServer(exposition: ServiceExposition, log: Logger, 
       res.end(req.method === 'HEAD' ? undefined : body);
     });
   });
-  limitConnections(server, MAX_CONNECTIONS.metrics, refused, true);
+  limitConnections(server, { total: MAX_CONNECTIONS.metrics, perAddress: MAX_PER_ADDRESS.metrics }, refused, true);
   return server;
 }
 

@@ -12,7 +12,7 @@ import { AllowedHosts } from './allowed-hosts.ts';
 import { NOT_FOUND, Refusal, detail, isApiPath, pathOf } from './answers.ts';
 import { refusalOf } from './forms.ts';
 import { closeServer, listen } from './metrics-server.ts';
-import { HTTP_OPTIONS, KEEP_ALIVE_MS, MAX_CONNECTIONS, REQUEST_TIMEOUT_MS, clientErrorHandler, closeUnreadBody, limitConnections, refusalCounter, type ConnectionRefusal, type RefusalCounter } from './connection-limits.ts';
+import { HTTP_OPTIONS, KEEP_ALIVE_MS, MAX_CONNECTIONS, MAX_PER_ADDRESS, REQUEST_TIMEOUT_MS, clientErrorHandler, closeUnreadBody, limitConnections, refusalCounter, type ConnectionRefusal, type RefusalCounter } from './connection-limits.ts';
 import { MAX_BODY_BYTES, parseJsonBody } from './request-body.ts';
 import { RouteTable } from './route-table.ts';
 import { Access, securityHook } from './security.ts';
@@ -135,7 +135,7 @@ export class WebServer {
     this.#access = new Access(options.tokens, options.allowAnonymousMetrics);
     this.#refused = refusalCounter(options.log, options.countRefusal ?? (() => {}));
     this.#app = buildApp(options, this.#state, this.#hosts, this.#access, this.#refused);
-    limitConnections(this.#app.server, MAX_CONNECTIONS.web, this.#refused, false);
+    limitConnections(this.#app.server, { total: MAX_CONNECTIONS.web, perAddress: MAX_PER_ADDRESS.web }, this.#refused, false);
   }
 
   /** Counts and logs a connection refused on this port outside fastify (the relay's upgrades). */

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { startNode, writeTestConfig, tempDir, scrape, sampleValue, type NodeUnderTest } from '../helpers/node-process.ts';
 import { waitFor } from '../helpers/wait-for.ts';
-import { HEADERS_TIMEOUT_MS, MAX_CONNECTIONS, REQUEST_TIMEOUT_MS } from '../../src/web/connection-limits.ts';
+import { HEADERS_TIMEOUT_MS, MAX_CONNECTIONS, MAX_PER_ADDRESS, REQUEST_TIMEOUT_MS } from '../../src/web/connection-limits.ts';
 
 const TOKEN = 'connection-limits-token-0123456789';
 
@@ -18,10 +18,10 @@ async function startTestNode(): Promise<{ node: NodeUnderTest; ports: { web: num
   return { node, ports };
 }
 
-/** Opens a connection and sends the start of a request, never its end; resolves once connected (or refused). */
-function halfSend(port: number): Promise<Socket> {
+/** Opens a connection from `localAddress` and sends the start of a request, never its end; resolves once connected (or refused). */
+function halfSend(port: number, localAddress: string): Promise<Socket> {
   return new Promise((resolve) => {
-    const s = connect({ host: '127.0.0.1', port });
+    const s = connect({ host: '127.0.0.1', port, localAddress });
     s.on('error', () => {});
     s.resume(); // read the 408, so that the end the node sends closes the socket here too
     s.once('connect', () => {
@@ -32,11 +32,14 @@ function halfSend(port: number): Promise<Socket> {
   });
 }
 
-/** Sends `count` half-sent requests in batches (the listen backlog would otherwise drop SYNs). */
-async function flood(port: number, count: number): Promise<Socket[]> {
+/**
+ * Sends `count` half-sent requests in batches (the listen backlog would otherwise drop SYNs), spread
+ * over `addresses` loopback source addresses (127.0.1.1 and up): many clients, or one.
+ */
+async function flood(port: number, count: number, addresses: number): Promise<Socket[]> {
   const sockets: Socket[] = [];
   for (let i = 0; i < count; i += 200) {
-    sockets.push(...(await Promise.all(Array.from({ length: Math.min(200, count - i) }, () => halfSend(port)))));
+    sockets.push(...(await Promise.all(Array.from({ length: Math.min(200, count - i) }, (_, j) => halfSend(port, `127.0.1.${1 + ((i + j) % addresses)}`)))));
   }
   after(() => {
     for (const s of sockets) s.destroy();
@@ -65,7 +68,7 @@ function getOn(socket: Socket, port: number): Promise<string> {
 
 const refusedOn = (body: string, service: string, reason: string) => sampleValue(body, `overseer_connections_refused_total{service="${service}",reason="${reason}"}`) ?? 0;
 
-test('2000 half-sent requests on the web port and 200 on a metrics port: capped, timed out, counted, logged; the ports answer afterwards', async () => {
+test('2000 half-sent requests from many clients on the web port and 200 on a metrics port: capped, timed out, counted, logged; the ports answer afterwards', async () => {
   const { node, ports } = await startTestNode();
   // A Prometheus-like keep-alive connection, idle through the whole flood (longer than the header timeout).
   const keptAlive = connect({ host: '127.0.0.1', port: ports.dispatcher });
@@ -73,7 +76,8 @@ test('2000 half-sent requests on the web port and 200 on a metrics port: capped,
   assert.equal(await getOn(keptAlive, ports.dispatcher), 'HTTP/1.1 200 OK');
 
   const started = Date.now();
-  const [web, dispatcher] = await Promise.all([flood(ports.web, 2000), flood(ports.dispatcher, 200)]);
+  // From 50 and 20 addresses: under the per-address caps, over the ports' caps.
+  const [web, dispatcher] = await Promise.all([flood(ports.web, 2000, 50), flood(ports.dispatcher, 200, 20)]);
   const openNow = (sockets: Socket[]) => sockets.filter((s) => !s.closed).length;
   const held = await waitFor('the ports to drop what is over their caps', () => {
     const w = openNow(web);
@@ -105,6 +109,34 @@ test('2000 half-sent requests on the web port and 200 on a metrics port: capped,
   assert.ok(warned.length <= 12, `logged at most once per reason and port every 10 s, not per connection (${warned.length} lines)`);
   console.log(`# flood: web dropped ${webDropped}, timed out ${webTimedOut}; all cut after ${cutAfterMs} ms`);
   assert.equal(await node.stop('SIGTERM'), 0);
+});
+
+test('2000 half-sent requests from one client: capped for that address, while /api/v2/ping/ answers others within 100 ms p99', async () => {
+  const { ports } = await startTestNode();
+  const started = Date.now();
+  const sockets = await flood(ports.web, 2000, 1);
+  const held = await waitFor('the port to drop what is over the address cap', () => {
+    const open = sockets.filter((x) => !x.closed).length;
+    return open <= MAX_PER_ADDRESS.web ? open : undefined;
+  }, 10_000, 50);
+  assert.ok(held >= MAX_PER_ADDRESS.web - 5, `about the cap held (${held})`);
+
+  // Sequential pings from another address while the flood's connections are held (until the header timeout).
+  const times: number[] = [];
+  while (Date.now() - started < HEADERS_TIMEOUT_MS - 2_000 && times.length < 300) {
+    const t0 = performance.now();
+    const res = await fetch(`http://127.0.0.1:${ports.web}/api/v2/ping/`);
+    await res.body?.cancel();
+    assert.equal(res.status, 200);
+    times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  const p99 = times[Math.ceil(times.length * 0.99) - 1] ?? Infinity;
+  assert.ok(times.length >= 20, `enough pings (${times.length})`);
+  assert.ok(p99 < 100, `ping p99 ${p99.toFixed(1)} ms over ${times.length} requests`);
+  const refused = refusedOn((await scrape(ports.web)).body, 'web', 'per_address');
+  assert.ok(refused >= 2000 - MAX_PER_ADDRESS.web - 5, `the rest refused for its address (${refused})`);
+  console.log(`# one-client flood: ${refused} refused per address, ${held} held; ping p99 ${p99.toFixed(1)} ms over ${times.length}`);
 });
 
 test('a body trickled after a 401 does not hold the connection', async () => {
