@@ -7,6 +7,7 @@ import type { Redis } from 'ioredis';
 import { EventPusher, Tail, cannotStart, runInGroup, type GroupProcess } from './process.ts';
 import { JOB_GID, JOB_UID, asRoot, giveToJob, type Sandbox } from './sandbox.ts';
 import type { RunOutcome } from './run-playbook.ts';
+import { redactUrls } from '../../src/redact.ts';
 
 /** Everything one project update needs. */
 export interface ProjectUpdate {
@@ -64,7 +65,6 @@ function giveTreeToJob(dir: string): void {
 }
 
 /** Hides the user info (a password or token) of URLs in text. */
-const redact = (text: string) => text.replace(/\/\/[^/@\s]*@/g, '//***@');
 
 /**
  * Shallow-clones the project into dir (via a temporary sibling, so a half-done clone never looks like a
@@ -84,7 +84,7 @@ export async function updateProject(update: ProjectUpdate): Promise<UpdateOutcom
         job_id: jobId,
         uuid: randomUUID(),
         counter,
-        stdout: redact(line),
+        stdout: redactUrls(line),
         start_line: counter - 1,
         end_line: counter,
         created: new Date().toISOString(),
@@ -117,7 +117,7 @@ export async function updateProject(update: ProjectUpdate): Promise<UpdateOutcom
     if (exit.canceled) return { status: 'canceled', rc: exit.code, explanation: 'canceled while updating' };
     if (exit.code === 0) return undefined;
     const how = exit.code === null ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
-    return { status: 'failed', rc: exit.code, explanation: redact(`git ${args.join(' ')} ${how}\n${tail}`.trimEnd()) };
+    return { status: 'failed', rc: exit.code, explanation: redactUrls(`git ${args.join(' ')} ${how}\n${tail}`.trimEnd()) };
   };
 
   say(`Updating project from ${url} (${branch === '' ? 'default branch' : `branch ${branch}`})`);
