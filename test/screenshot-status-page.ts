@@ -3,11 +3,11 @@
 // (writes src/web/status-page/screenshot.png, or the path given as the first argument).
 import { fileURLToPath } from 'node:url';
 import { statSync } from 'node:fs';
-import { setTimeout as delay } from 'node:timers/promises';
+import { waitFor } from './helpers/wait-for.ts';
 import { Redis } from 'ioredis';
 import { startTestRedis } from './helpers/redis-server.ts';
 import { pushEvents, syntheticEvents } from './helpers/events.ts';
-import { cardText, launchBrowser, startClusterNode, watchPage } from './helpers/status-page.ts';
+import { cardText, launchBrowser, startClusterNode, textOf, watchPage } from './helpers/status-page.ts';
 
 const out = process.argv[2] ?? fileURLToPath(new URL('../src/web/status-page/screenshot.png', import.meta.url));
 const redis = await startTestRedis();
@@ -24,8 +24,8 @@ try {
   await page.setViewport({ width: 1280, height: 800 });
   const watch = await watchPage(page);
   await page.goto(`http://127.0.0.1:${nodes[0].web}/`);
-  // A load that rises and falls, so the charts have a shape (a pacing loop, not a wait for a
-  // condition); gamma is killed halfway, and the picture is taken, load still running, once the page calls it stale.
+  // A load that rises and falls, so the charts have a shape; gamma is killed halfway, and the
+  // picture is taken, load still running, once the page calls it stale.
   let shot = false;
   for (let i = 0; i < 80 && !shot; i++) {
     await pushEvents(client, 'callback_tasks', syntheticEvents(1 + (i % 5), 300 + 250 * Math.round(4 * Math.sin(i / 6) + 4)));
@@ -34,7 +34,9 @@ try {
       await page.screenshot({ path: out, fullPage: true });
       shot = true;
     }
-    await delay(500);
+    // Paced by the page: the next push once it has refreshed (every 2 s).
+    const state = await textOf(page, '#state');
+    await waitFor('the page to refresh', async () => (await textOf(page, '#state')) !== state, 10_000);
   }
   if (!shot) throw new Error('gamma was never shown stale');
   console.log(`${out}: ${Math.round(statSync(out).size / 1024)} KB; page errors: ${JSON.stringify(watch.errors)}`);

@@ -23,6 +23,7 @@ import { Redis } from 'ioredis';
 import { startNode, writeTestConfig, tempDir, scrape, sampleValue, type NodeUnderTest } from '../helpers/node-process.ts';
 import { startTestRedis } from '../helpers/redis-server.ts';
 import { fixtureEvents, fixtureRows } from '../helpers/events.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 import { SqliteStorage } from '../../src/storage/sqlite.ts';
 import { TaskQueue } from '../../src/dispatch/task-queue.ts';
 import { EVENT_COLUMNS } from '../../src/storage/sql.ts';
@@ -38,6 +39,8 @@ const LOW_WATER = 20_000;
 const REFILL = 10_000;
 const NODE = 'retention-bench';
 const INSERTED = 'callback_receiver_events_insert_db_total';
+/** Events saved before the first measurement window opens. */
+const WARMUP_EVENTS = 20_000;
 const NEW_JOB = JOBS + 1_000;
 
 // --- what it started, stopped on exit, error and signals -------------------------------------------
@@ -191,7 +194,10 @@ async function main(): Promise<void> {
   const port = config.ports.callback_receiver;
   const producer = feed(redis);
   cleanups.push(() => producer.stop());
-  await delay(2000); // warm-up: the queue fills, the threads reach their pace
+  // Warm-up: the queue fills and the threads reach their pace (WARMUP_EVENTS saved).
+  const inserted = async () => sampleValue((await scrape(port)).body, INSERTED) ?? 0;
+  const base = await inserted();
+  await waitFor('ingest to warm up', async () => (await inserted()) - base >= WARMUP_EVENTS, 60_000);
 
   const aloneSpace = space(config.dataDir);
   const alone = watch(port);
