@@ -75,7 +75,7 @@ function managerEnv(ctx: Context, limits: TaskLimits): ManagerEnv {
 async function manage<R extends { timedOut: boolean }>(name: ManagerName, limits: TaskLimits, run: (env: ManagerEnv) => Promise<R>, record: (r: R) => void): Promise<R | 'skipped'> {
   const ctx = await connect();
   const ttl = limits.managerTimeoutMs + limits.managerGraceMs;
-  const outcome = await withClusterLock(ctx.redis, name, ttl, () => run(managerEnv(ctx, limits)));
+  const outcome = await withClusterLock(ctx.redis, name, settings.nodeName, ttl, () => run(managerEnv(ctx, limits)));
   if (!outcome.ran) {
     metrics.managerSkipped.labels(name).inc();
     return 'skipped';
@@ -153,7 +153,7 @@ export async function cleanup_jobs(msg: TaskMessage): Promise<string> {
     // A connection of its own, for this run only: the cleanup is daily.
     const storage = openStorage(settings.databaseUrl, settings.dataDir, { writeLock: openWriteLock(settings.sqliteLock) });
     try {
-      const outcome = await withClusterLock(ctx.redis, 'cleanup_jobs', CLEANUP_LOCK_MS, () =>
+      const outcome = await withClusterLock(ctx.redis, 'cleanup_jobs', settings.nodeName, CLEANUP_LOCK_MS, () =>
         cleanupJobs(storage, { days, dataDir: settings.dataDir, signal: stop.signal, onProgress: ({ batch }) => recordCleanup(batch) }),
       );
       const orphans = stop.signal.aborted ? 0 : await removeOrphanDirs(storage, settings.dataDir);

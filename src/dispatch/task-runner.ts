@@ -15,6 +15,7 @@ import type { ControlStore } from '../control/store.ts';
 import { CANCEL_CHANNEL } from '../control/cancel.ts';
 import { JOB_STATUSES, type FinishedStatus } from '../control/model.ts';
 import { TaskQueue, parseTask, type Task } from './task-queue.ts';
+import { releaseLocksOf } from './cluster-lock.ts';
 import { stopLeftovers } from '../system/leftovers.ts';
 import type { Logger } from '../logger.ts';
 
@@ -198,6 +199,9 @@ export class TaskRunner {
     }
     const given = await this.queue.giveBack();
     if (given > 0) this.#log.warn({ tasks: given }, 'tasks a stopped run was running are back in the queue');
+    // A manager run killed with the node kept its cluster lock: free it, or nothing is scheduled until its TTL ends.
+    const freed = await releaseLocksOf(this.#commands as Redis, node, [...MANAGERS, 'cleanup_jobs']);
+    if (freed.length > 0) this.#log.warn({ locks: freed }, 'freed the cluster locks a stopped run held');
     for (const name of MANAGERS) this.#schedule(name);
   }
 

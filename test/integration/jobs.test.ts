@@ -10,6 +10,7 @@ import { waitFor } from '../helpers/wait-for.ts';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { createRedis } from '../../src/redis/connect.ts';
 import { TaskQueue } from '../../src/dispatch/task-queue.ts';
+import { lockKey } from '../../src/dispatch/cluster-lock.ts';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -348,11 +349,13 @@ describe('a node killed during a job', () => {
     const queued = await c.launch(template); // held behind the first: same template
     await waitFor('the second to be held', async () => (await c.job(queued)).job_explanation === `waiting for job-${running} to finish`);
 
-    // Its private Redis outlives it (the next start stops it): queue a task there while the node is down.
+    // Its private Redis outlives it (the next start stops it): queue a task there while the node is
+    // down, and leave the task manager's cluster lock as a run killed with the node leaves it.
     await c.killAndRestart(async () => {
       const redis = createRedis(`unix://${join(c.dataDir, 'redis.sock')}`, 'test');
       await redis.connect();
       await new TaskQueue(redis, 'test-node').submit('noop');
+      await redis.set(lockKey('task_manager'), 'test-node killed-run', 'PX', 3_600_000);
       redis.disconnect();
     });
     const failed = await c.job(running);

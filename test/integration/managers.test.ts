@@ -362,12 +362,12 @@ for (const backend of ['sqlite', 'postgres'] as const) {
 
     test('a run that finds the lock taken is not lost: the holder learns it was asked again', async () => {
       let release = () => {};
-      const held = withClusterLock(client, `lock-${backend}`, 10_000, () => new Promise<void>((r) => (release = r)));
+      const held = withClusterLock(client, `lock-${backend}`, 'node-a', 10_000, () => new Promise<void>((r) => (release = r)));
       await waitFor('the lock to be taken', async () => (await client.exists(lockKey(`lock-${backend}`))) === 1);
-      assert.deepEqual(await withClusterLock(client, `lock-${backend}`, 10_000, async () => 'second'), { ran: false });
+      assert.deepEqual(await withClusterLock(client, `lock-${backend}`, 'node-a', 10_000, async () => 'second'), { ran: false });
       release();
       assert.deepEqual(await held, { ran: true, value: undefined, askedAgain: true });
-      assert.deepEqual(await withClusterLock(client, `lock-${backend}`, 10_000, async () => 'third'), { ran: true, value: 'third', askedAgain: false });
+      assert.deepEqual(await withClusterLock(client, `lock-${backend}`, 'node-a', 10_000, async () => 'third'), { ran: true, value: 'third', askedAgain: false });
     });
 
     test('a manager queued twice before it runs is queued once', async () => {
