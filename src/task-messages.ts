@@ -35,8 +35,6 @@ export interface ThreadSettings {
 export interface TaskLimits {
   /** This node's capacity in forks. */
   readonly capacity: number;
-  /** Jobs this node runs at once at most (max_workers less one thread kept for the managers). */
-  readonly maxJobs: number;
   readonly managerTimeoutMs: number;
   readonly managerGraceMs: number;
   /** retention.days: finished jobs older than this are deleted (0: kept). */

@@ -1,14 +1,10 @@
 // A dispatcher pool thread: runs the tasks the dispatcher hands it (piscina task name = task
-// name): jobs and project updates, and the task, dependency and workflow managers, each of which
-// runs under a cluster-wide lock.
-import { existsSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+// name): the task, dependency and workflow managers, each under a cluster-wide lock, and the daily
+// cleanup. Jobs do not run here: the dispatcher's main side supervises them (src/dispatch/job-runner.ts).
 import { threadId, workerData } from 'node:worker_threads';
 import type { Redis } from 'ioredis';
 import { threadMetrics } from './thread-metrics.ts';
-import { runPlaybook, type RunOutcome } from './jobs/run-playbook.ts';
-import { updateProject } from './jobs/update-project.ts';
-import { CANCEL, type TaskLimits, type TaskMessage } from '../src/task-messages.ts';
+import { type TaskLimits, type TaskMessage } from '../src/task-messages.ts';
 import type { DispatcherSettings } from '../src/services/dispatcher.ts';
 import type { ManagerName } from '../src/dispatch/task-names.ts';
 import { createRedis } from '../src/redis/connect.ts';
@@ -24,9 +20,7 @@ import { runTaskManager } from '../src/control/task-manager.ts';
 import { runDependencyManager } from '../src/control/dependency-manager.ts';
 import { runWorkflowManager } from '../src/control/workflow-manager.ts';
 import { cleanupJobs, removeOrphanDirs, type CleanupCounts } from '../src/control/retention.ts';
-import type { Job, JobStatus } from '../src/control/model.ts';
-import { stopLeftovers } from '../src/system/leftovers.ts';
-import { insideProjectRoots, outsideRootsMessage } from '../src/control/project-roots.ts';
+import type { Job } from '../src/control/model.ts';
 import { createLogger, followLevel } from '../src/logger.ts';
 
 export const metrics = threadMetrics('dispatcher');
@@ -64,7 +58,6 @@ function managerEnv(ctx: Context, limits: TaskLimits): ManagerEnv {
     store: ctx.store,
     node: settings.nodeName,
     capacity: limits.capacity,
-    maxJobs: limits.maxJobs,
     submit,
     cancel: (job: Job) => cancelJob({ store: ctx.store, submit, publish: (c, m) => ctx.redis.publish(c, m) }, job),
     deadline: Date.now() + limits.managerTimeoutMs,
@@ -181,137 +174,3 @@ export async function cleanup_jobs(msg: TaskMessage): Promise<string> {
 export function noop(_msg: TaskMessage): string {
   return 'ok';
 }
-
-export function run_job(msg: TaskMessage) {
-  return runUnifiedJob(msg, async (ctx, job, signal) => {
-    const project = job.project_id === null ? undefined : await ctx.store.project(job.project_id);
-    const inventory = job.inventory_id === null ? undefined : await ctx.store.inventory(job.inventory_id);
-    if (project === undefined || inventory === undefined) {
-      return failure('error', `the job's ${project === undefined ? 'project' : 'inventory'} no longer exists`);
-    }
-    const projectDir = project.scm_type === 'git' ? checkoutDir(project.id) : project.local_path;
-    if (!existsSync(projectDir)) {
-      const why = project.scm_type === 'git' ? `no checkout of project ${project.id} on ${settings.nodeName} (checkouts are per node; its updates ran elsewhere or failed)` : `the project directory ${projectDir} does not exist on ${settings.nodeName}`;
-      return failure('failed', why);
-    }
-    // Checked again at launch: the roots may have changed since, or a symlink on the way.
-    if (project.scm_type !== 'git' && !insideProjectRoots(projectDir, settings.projectRoots)) {
-      return failure('failed', `the project directory ${outsideRootsMessage(projectDir, settings.projectRoots)}`);
-    }
-    let extraVars: Record<string, unknown> = {};
-    try {
-      extraVars = JSON.parse(job.extra_vars) as Record<string, unknown>;
-    } catch {
-      return failure('error', 'the job has extra_vars that are not JSON');
-    }
-    return runPlaybook({
-      jobId: job.id,
-      privateDataDir: privateDataDir(job.id),
-      projectDir,
-      playbook: job.playbook,
-      inventory: { format: inventory.format, content: inventory.content },
-      extraVars,
-      forks: job.forks,
-      runner: settings.ansibleRunner,
-      bwrap: settings.bwrap,
-      redis: ctx.redis,
-      queue: settings.callbackQueue,
-      signal,
-    });
-  });
-}
-
-export function run_project_update(msg: TaskMessage) {
-  return runUnifiedJob(msg, async (ctx, job, signal) => {
-    const project = job.project_id === null ? undefined : await ctx.store.project(job.project_id);
-    if (project === undefined) return failure('error', 'the project no longer exists');
-    return updateProject({
-      jobId: job.id,
-      url: project.scm_url,
-      branch: project.scm_branch,
-      dir: checkoutDir(project.id),
-      git: settings.git,
-      bwrap: settings.bwrap,
-      privateDir: privateDataDir(job.id),
-      redis: ctx.redis,
-      queue: settings.callbackQueue,
-      signal,
-    });
-  });
-}
-
-const privateDataDir = (jobId: number) => join(settings.dataDir, 'jobs', String(jobId));
-
-/** Where a git project's checkout lives on this node. */
-const checkoutDir = (projectId: number) => join(settings.dataDir, 'projects', String(projectId));
-
-const failure = (status: JobStatus & RunOutcome['status'], explanation: string): RunOutcome => ({ status, rc: null, events: 0, explanation });
-
-/**
- * Takes the job from waiting to running (only the task the task manager chose may), runs it until
- * it ends, is canceled or the node stops, records how it ended, and wakes the managers.
- */
-async function runUnifiedJob(
-  msg: TaskMessage,
-  execute: (ctx: Context, job: Job, signal: AbortSignal) => Promise<RunOutcome & { revision?: string }>,
-): Promise<string> {
-  const { task } = msg;
-  const jobId = task.args.job_id ?? 0;
-  const ctx = await connect();
-  const stop = new AbortController();
-  let why = '';
-  msg.control?.on('message', (m) => {
-    why = m === CANCEL ? 'canceled' : 'stopped';
-    stop.abort();
-  });
-  try {
-    const job = await ctx.store.job(jobId);
-    const started = new Date().toISOString();
-    if (job === undefined || !(await ctx.store.changeJob(jobId, ['waiting'], { status: 'running', started }, task.id))) {
-      log.info({ job: jobId, task: task.id }, 'job no longer waits for this task; nothing to run');
-      return 'skipped';
-    }
-    log.info({ job: jobId, type: job.type, name: job.name }, 'job running');
-    // A cancel that came before this thread listened: the flag is already set.
-    if ((await ctx.store.job(jobId))?.cancel_flag) {
-      why = 'canceled';
-      stop.abort();
-    }
-    let outcome: RunOutcome & { revision?: string };
-    try {
-      outcome = await execute(ctx, job, stop.signal);
-    } catch (err) {
-      outcome = failure('error', `the job could not run to its end: ${(err as Error).message}`);
-    }
-    // ansible-playbook runs in a session of its own: a runner stopped early can leave it behind.
-    stopLeftovers(privateDataDir(jobId));
-    // What the API serves of a job is in the database (stdout is made from the stored events):
-    // the private dir, with the inventory and extra vars, goes.
-    try {
-      rmSync(privateDataDir(jobId), { recursive: true, force: true });
-    } catch (err) {
-      log.warn({ job: jobId, err }, 'could not remove the private data dir');
-    }
-    if (why === 'stopped') {
-      outcome = { ...outcome, status: 'failed', explanation: `Node ${settings.nodeName} stopped while the job was running.` };
-    } else if (why === 'canceled') {
-      outcome = { ...outcome, status: 'canceled', explanation: outcome.explanation || 'Canceled.' };
-    }
-    const finished = new Date().toISOString();
-    await ctx.store.changeJob(jobId, ['running'], {
-      status: outcome.status,
-      finished,
-      elapsed: (Date.parse(finished) - Date.parse(started)) / 1000,
-      job_explanation: outcome.explanation,
-      ...(outcome.revision ? { scm_revision: outcome.revision } : {}),
-    });
-    log.info({ job: jobId, status: outcome.status, events: outcome.events, explanation: outcome.explanation || undefined }, 'job finished');
-    // A job that ends frees capacity and unblocks others: start what can start now (AWX waits for the next 20 s run).
-    await ctx.queue.submit('task_manager', {}, { once: true });
-    if (job.workflow_job_id !== null) await ctx.queue.submit('workflow_manager', {}, { once: true });
-    return outcome.status;
-  } finally {
-    msg.control?.close();
-  }
-}
-

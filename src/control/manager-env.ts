@@ -12,8 +12,6 @@ export interface ManagerEnv {
   readonly node: string;
   /** This node's capacity in forks. */
   readonly capacity: number;
-  /** Jobs this node may run at once: each takes a dispatcher thread, and one stays free for the managers. */
-  readonly maxJobs: number;
   readonly submit: Submit;
   /** Cancels a job (see cancel.ts). */
   readonly cancel: (job: Job) => Promise<unknown>;

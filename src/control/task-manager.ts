@@ -58,17 +58,13 @@ export async function runTaskManager(env: ManagerEnv): Promise<TaskManagerRun> {
     for (const key of heldKeys(job)) if (!holders.has(key)) holders.set(key, job);
   };
   let consumed = 0;
-  let jobsHere = 0;
   let workflows = false;
   const running = tasks.filter((j) => j.status !== 'pending');
   const pending = tasks.filter((j) => j.status === 'pending');
   for (const job of running) {
     hold(job);
     if (job.type === 'workflow_job') workflows = true;
-    else if (job.controller_node === node) {
-      consumed += job.task_impact;
-      jobsHere += 1;
-    }
+    else if (job.controller_node === node) consumed += job.task_impact;
   }
   const processRunningSeconds = secondsSince(t);
 
@@ -134,10 +130,6 @@ export async function runTaskManager(env: ManagerEnv): Promise<TaskManagerRun> {
       await explain(job, `not enough capacity on ${node}: needs ${job.task_impact}, ${remaining} of ${env.capacity} remaining`);
       continue;
     }
-    if (jobsHere >= env.maxJobs) {
-      await explain(job, `every dispatcher thread of ${node} that may run a job is busy (${env.maxJobs})`);
-      continue;
-    }
     const s = performance.now();
     const id = randomUUID();
     // The task id goes with the state: only this task may take the job to running.
@@ -147,7 +139,6 @@ export async function runTaskManager(env: ManagerEnv): Promise<TaskManagerRun> {
     toQueue.push({ name: job.type === 'project_update' ? 'run_project_update' : 'run_job', job, id });
     hold(job);
     consumed += job.task_impact;
-    jobsHere += 1;
     tasksStarted += 1;
   }
   const processPendingSeconds = secondsSince(t) - startTaskSeconds;

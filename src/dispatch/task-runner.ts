@@ -1,20 +1,22 @@
-// The dispatcher's main side, in the supervisor: takes tasks from this node's durable queue as
-// threads are free and runs them in the dispatcher pool, queues the managers on a schedule, tells
+// The dispatcher's main side, in the supervisor: takes tasks from this node's durable queue, runs
+// jobs and project updates itself (child processes, any number: see job-runner.ts) and the other
+// tasks in the dispatcher pool as its threads are free, queues the managers on a schedule, tells
 // running jobs to stop when they are canceled, abandons a manager that overruns its timeout, and
 // gathers the pool's metrics. At start it settles what a stopped run left behind.
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { MessageChannel } from 'node:worker_threads';
 import type { Redis } from 'ioredis';
 import { MANAGERS, type ManagerName, type TaskName } from './task-names.ts';
 import type { Handles } from '../metrics/recorder.ts';
 import type { ServicePool } from '../service-pool.ts';
-import { CANCEL, STOP, type TaskLimits, type TaskMessage } from '../task-messages.ts';
+import { STOP, type TaskLimits, type TaskMessage } from '../task-messages.ts';
 import { createRedis } from '../redis/connect.ts';
 import type { ControlStore } from '../control/store.ts';
 import { CANCEL_CHANNEL } from '../control/cancel.ts';
 import { JOB_STATUSES, type FinishedStatus } from '../control/model.ts';
 import { TaskQueue, parseTask, type Task } from './task-queue.ts';
+import { JOB_TASKS, JobRunner, type JobSettings } from './job-runner.ts';
 import { releaseLocksOf } from './cluster-lock.ts';
 import { stopLeftovers } from '../system/leftovers.ts';
 import type { Logger } from '../logger.ts';
@@ -30,6 +32,8 @@ export interface TaskRunnerOptions {
   readonly metrics: Handles<'dispatcher'>;
   readonly log: Logger;
   readonly settings: RunnerSettings;
+  /** How jobs run (their programs, dirs and queue). */
+  readonly jobs: JobSettings;
 }
 
 /** What the runner reads of the config; configure() changes it while the node runs. */
@@ -48,12 +52,13 @@ export interface RunnerSettings {
 
 interface Running {
   readonly task: Task;
-  /** Jobs only: where CANCEL and STOP go. */
-  readonly control: MessagePort | undefined;
+  /** Whether it holds a pool thread (a job does not). */
+  readonly inPool: boolean;
+  /** Jobs only: the user canceled it. */
+  cancel?(): void;
+  /** Jobs and the cleanup (which can take minutes): the node stops. */
+  stop?(): void;
 }
-
-/** Tasks told to stop when the node stops (and jobs, when canceled): jobs and the cleanup, which can take minutes. */
-const hasControl = (task: Task) => task.name === 'run_job' || task.name === 'run_project_update' || task.name === 'cleanup_jobs';
 
 /** How long one wait for a task blocks (and so how long close() may wait for the taker). */
 const TAKE_WAIT_MS = 1000;
@@ -81,6 +86,9 @@ export class TaskRunner {
   #blocking: Redis | undefined;
   #subscriber: Redis | undefined;
   #queue: TaskQueue | undefined;
+  #jobs: JobRunner | undefined;
+  /** Tasks running in the pool, one a thread. */
+  #inPool = 0;
   #closing = false;
   /** Resolves when close() begins: a take blocked on a Redis that is gone must not hold up stopping. */
   readonly #stopping: Promise<string[]>;
@@ -119,6 +127,7 @@ export class TaskRunner {
     for (const r of [this.#commands, this.#blocking, this.#subscriber]) r.on('error', (err: Error) => this.#log.warn({ err }, 'redis connection error'));
     await Promise.all([this.#commands.connect(), this.#blocking.connect(), this.#subscriber.connect()]);
     this.#queue = new TaskQueue(this.#commands, node);
+    this.#jobs = new JobRunner({ settings: this.#o.jobs, store: this.#o.store, redis: this.#commands, queue: this.#queue, log: this.#log });
     await this.#recover();
 
     await this.#subscriber.subscribe(CANCEL_CHANNEL);
@@ -134,12 +143,7 @@ export class TaskRunner {
     void this.#gather();
   }
 
-  /** Jobs this node runs at once at most: the pool's threads less one kept for the managers. */
-  get maxJobs(): number {
-    return Math.max(1, this.#slots - 1);
-  }
-
-  /** Tasks that run at once: one a thread, as many as the pool may have. */
+  /** Pool tasks that run at once: one a thread, as many as the pool may have. */
   get #slots(): number {
     return this.#o.pool.spec.maxThreads;
   }
@@ -171,7 +175,7 @@ export class TaskRunner {
   /** What a task reads of the config, as it stands when the task is handed over. */
   #limits(): TaskLimits {
     const s = this.#s;
-    return { capacity: s.capacity, maxJobs: this.maxJobs, managerTimeoutMs: s.managerTimeoutMs, managerGraceMs: s.managerGraceMs, retentionDays: s.retentionDays };
+    return { capacity: s.capacity, managerTimeoutMs: s.managerTimeoutMs, managerGraceMs: s.managerGraceMs, retentionDays: s.retentionDays };
   }
 
   /**
@@ -211,13 +215,15 @@ export class TaskRunner {
 
   async #takeLoop(taker: TaskQueue): Promise<void> {
     while (!this.#closing) {
-      if (this.#running.size >= this.#slots) {
+      // Jobs take no thread; the other tasks wait for one here rather than in piscina's queue,
+      // so that what is not yet running stays in Redis and goes back to the queue on a crash.
+      if (this.#inPool >= this.#slots) {
         await new Promise<void>((resolve) => (this.#slotFreed = resolve));
         continue;
       }
       let taken: string[];
       try {
-        taken = await Promise.race([taker.take(this.#slots - this.#running.size, TAKE_WAIT_MS), this.#stopping]);
+        taken = await Promise.race([taker.take(this.#slots - this.#inPool, TAKE_WAIT_MS), this.#stopping]);
         if (this.#closing) return; // what it took (if anything) is given back at the next start
       } catch (err) {
         if (this.#closing) return;
@@ -236,10 +242,37 @@ export class TaskRunner {
       void this.queue.done(raw);
       return;
     }
-    // Only a job or the cleanup can be told to stop; the other tasks are spared making a channel.
-    const channel = hasControl(task) ? new MessageChannel() : undefined;
+    const began = performance.now();
+    const { running, ended } = JOB_TASKS.includes(task.name) ? this.#runJob(task) : this.#runInPool(task);
     this.#account();
-    this.#running.set(task.id, { task, control: channel?.port1 });
+    this.#running.set(task.id, running);
+    if (running.inPool) this.#inPool++;
+    void ended
+      .then(
+        () => this.#m.tasksProcessed.labels(task.name).inc(),
+        (err: unknown) => this.#failed(task, err),
+      )
+      .finally(async () => {
+        this.#m.taskSeconds.labels(task.name).observe((performance.now() - began) / 1000);
+        await this.queue.done(raw).catch((err: unknown) => this.#log.warn({ err, task: task.id }, 'cannot clear a finished task'));
+        this.#account();
+        this.#running.delete(task.id);
+        if (running.inPool) this.#inPool--;
+        this.#slotFreed?.();
+        if (this.#running.size === 0) this.#drained?.();
+      });
+  }
+
+  /** A job or project update: run here, as a child process, holding no thread. */
+  #runJob(task: Task): { running: Running; ended: Promise<unknown> } {
+    const job = (this.#jobs as JobRunner).run(task);
+    return { running: { task, inPool: false, cancel: job.cancel, stop: job.stop }, ended: job.done };
+  }
+
+  /** A manager, the cleanup or a noop: run in a pool thread; a manager overrunning its timeout and grace has its thread stopped. */
+  #runInPool(task: Task): { running: Running; ended: Promise<unknown> } {
+    // Only the cleanup can be told to stop; the other tasks are spared making a channel.
+    const channel = task.name === 'cleanup_jobs' ? new MessageChannel() : undefined;
     const message: TaskMessage = { task, control: channel?.port2, limits: this.#limits() };
     const isManager = (MANAGERS as readonly string[]).includes(task.name);
     const abandon = new AbortController();
@@ -250,23 +283,14 @@ export class TaskRunner {
           abandon.abort();
         }, message.limits.managerTimeoutMs + message.limits.managerGraceMs)
       : undefined;
-    const began = performance.now();
-    this.#o.pool
+    const ended = this.#o.pool
       .run(message, task.name, { ...(channel ? { transferList: [channel.port2] } : {}), ...(isManager ? { signal: abandon.signal } : {}) })
-      .then(
-        () => this.#m.tasksProcessed.labels(task.name).inc(),
-        (err: unknown) => this.#failed(task, err),
-      )
-      .finally(async () => {
+      .finally(() => {
         clearTimeout(watchdog);
         channel?.port1.close();
-        this.#m.taskSeconds.labels(task.name).observe((performance.now() - began) / 1000);
-        await this.queue.done(raw).catch((err: unknown) => this.#log.warn({ err, task: task.id }, 'cannot clear a finished task'));
-        this.#account();
-        this.#running.delete(task.id);
-        this.#slotFreed?.();
-        if (this.#running.size === 0) this.#drained?.();
       });
+    const port = channel?.port1;
+    return { running: { task, inPool: true, ...(port ? { stop: () => port.postMessage(STOP) } : {}) }, ended };
   }
 
   async #failed(task: Task, err: unknown): Promise<void> {
@@ -274,19 +298,19 @@ export class TaskRunner {
     this.#log.error({ err, task: task.name, id: task.id, job: task.args.job_id }, 'task failed');
     const jobId = task.args.job_id;
     if (jobId === undefined) return;
-    // Its thread ended under it: the job must not stay running for ever.
-    const explanation = `The dispatcher thread running this job ended: ${(err as Error)?.message ?? String(err)}`;
+    // Its run broke off (the database unreachable, say): the job must not stay running for ever.
+    const explanation = `The dispatcher could not run this job to its end: ${(err as Error)?.message ?? String(err)}`;
     await this.#o.store
       .changeJob(jobId, ['waiting', 'running'], { status: 'error', finished: new Date().toISOString(), job_explanation: explanation }, task.id)
       .catch((e: unknown) => this.#log.error({ err: e, job: jobId }, 'cannot mark the job errored'));
   }
 
-  /** A job to cancel (from any node): tell its thread, if it runs here. */
+  /** A job to cancel (from any node): stop it, if it runs here. */
   #cancel(jobId: number): void {
     for (const r of this.#running.values()) {
-      if (r.task.args.job_id === jobId && r.control) {
+      if (r.task.args.job_id === jobId && r.cancel) {
         this.#log.info({ job: jobId }, 'canceling job');
-        r.control.postMessage(CANCEL);
+        r.cancel();
       }
     }
   }
@@ -294,7 +318,7 @@ export class TaskRunner {
   /** Adds the thread time spent busy since the last call; call it before the number of running tasks changes. */
   #account(): void {
     const now = performance.now();
-    this.#busyMs += (now - this.#busySince) * this.#running.size;
+    this.#busyMs += (now - this.#busySince) * this.#inPool;
     this.#busySince = now;
   }
 
@@ -352,7 +376,7 @@ export class TaskRunner {
     this.#stop();
     for (const t of [...this.#timers, ...this.#armed]) clearTimeout(t);
     this.#slotFreed?.();
-    for (const r of this.#running.values()) r.control?.postMessage(STOP);
+    for (const r of this.#running.values()) r.stop?.();
     let timer: NodeJS.Timeout | undefined;
     const drained =
       this.#running.size === 0 ||

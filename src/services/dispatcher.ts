@@ -1,6 +1,6 @@
-// The dispatcher: a pool between min_workers and max_workers threads that runs jobs, project
-// updates and the three managers, fed by the task runner in the supervisor's main thread from
-// this node's durable task queue.
+// The dispatcher: the task runner in the supervisor's main thread takes this node's durable task
+// queue; it runs jobs and project updates itself (child processes, as many as capacity allows) and
+// the three managers and the cleanup in a pool of min_workers to max_workers threads.
 import type { ThreadSettings } from '../task-messages.ts';
 import type { Config } from '../config/schema.ts';
 import type { PoolSize } from '../service-pool.ts';
@@ -12,27 +12,20 @@ import { jobMetrics } from '../dispatch/job-metrics.ts';
 import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensurePrograms, findProgram } from '../system/programs.ts';
-import { projectRoots, type ProjectRoots } from '../control/project-roots.ts';
+import { projectRoots } from '../control/project-roots.ts';
+import type { JobSettings } from '../dispatch/job-runner.ts';
 import type { Service } from './service.ts';
 
 /** What a dispatcher thread needs to know (piscina workerData of its pool); what a reload may change comes with each task (TaskLimits). */
 export interface DispatcherSettings extends ThreadSettings {
   readonly databaseUrl: string;
+  /** The cleanup removes private dirs of jobs under it. */
   readonly dataDir: string;
   /** The process-wide SQLite write lock (see src/storage/write-lock.ts). */
   readonly sqliteLock: SharedArrayBuffer;
-  /** Where jobs push their events (the callback receiver's queue). */
-  readonly callbackQueue: string;
-  /** The ansible-runner and git programs. */
-  readonly ansibleRunner: string;
-  readonly git: string;
-  /** bubblewrap, which isolates every job and project update. */
-  readonly bwrap: string;
-  /** The directories local projects must lie in (services.dispatcher.project_roots, or its default). */
-  readonly projectRoots: ProjectRoots;
 }
 
-/** The pool's size from the config: one thread is kept for the managers beside the jobs. */
+/** The pool's size from the config. */
 const poolSize = (d: Config['services']['dispatcher']): PoolSize => ({ minThreads: d.min_workers, maxThreads: d.max_workers, loops: 0, idleTimeoutMs: d.idle_timeout_ms });
 
 /** What the task runner reads of the config, live. */
@@ -65,6 +58,10 @@ export const dispatcher: Service = {
       databaseUrl: c.database_url,
       dataDir: c.data_dir,
       sqliteLock: node.sqliteLock,
+    };
+    const jobs: JobSettings = {
+      nodeName: c.node_name,
+      dataDir: c.data_dir,
       callbackQueue: c.services.callback_receiver.queue,
       ansibleRunner: d.ansible_runner,
       git: d.git,
@@ -84,11 +81,12 @@ export const dispatcher: Service = {
       redisUrl: node.redisUrl,
       dataDir: c.data_dir,
       pool,
-      // Jobs failed at restart, or errored when their thread ended, are counted here.
+      // Jobs run here, and those failed at restart, are counted here.
       store: new ControlStore(node.storage.sql, jobMetrics(metrics)),
       metrics,
       log,
       settings: runnerSettings(c),
+      jobs,
     });
     node.defer('task runner', (timeoutMs) => runner.close(timeoutMs));
     await runner.start();
@@ -97,6 +95,6 @@ export const dispatcher: Service = {
       if (RESIZE_KEYS.some((k) => changed.has(k))) pool.resize(poolSize(next.services.dispatcher));
       runner.configure(runnerSettings(next));
     });
-    log.info({ capacity: runnerSettings(c).capacity, max_jobs: runner.maxJobs }, 'dispatcher started');
+    log.info({ capacity: runnerSettings(c).capacity, threads: `${d.min_workers}-${d.max_workers}` }, 'dispatcher started');
   },
 };

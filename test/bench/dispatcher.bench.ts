@@ -43,11 +43,6 @@ function settings(dataDir: string, databaseUrl = ''): DispatcherSettings {
     databaseUrl,
     dataDir,
     sqliteLock: createLockBuffer(),
-    callbackQueue: 'callback_tasks',
-    ansibleRunner: 'ansible-runner',
-    git: 'git',
-    bwrap: 'bwrap',
-    projectRoots: { roots: [], dataDir },
   };
 }
 
@@ -80,6 +75,7 @@ async function ours(threads: number): Promise<number> {
   const dispatcher = new TaskRunner({
     node: 'bench', redisUrl: redis.url, dataDir, pool: p, store: new ControlStore(storage.sql), metrics, log,
     settings: { capacity: 1, scheduleMs: 3_600_000, gatherMs: 3_600_000, managerTimeoutMs: 300_000, managerGraceMs: 60_000, retentionDays: 0 },
+    jobs: { nodeName: 'bench', dataDir, callbackQueue: 'callback_tasks', ansibleRunner: 'ansible-runner', git: 'git', bwrap: 'bwrap', projectRoots: { roots: [], dataDir } },
   });
   const t0 = performance.now();
   await dispatcher.start();
@@ -146,7 +142,6 @@ async function managerRun(storage: Storage, n: number, capacity: number): Promis
     store,
     node: `bench-tm-${n}-${capacity}`,
     capacity,
-    maxJobs: 1_000_000,
     submit: (name, args, options) => queue.submit(name, args, options),
     cancel: async () => undefined,
     deadline: Date.now() + 600_000,

@@ -10,8 +10,8 @@ import { createRedis } from '../../src/redis/connect.ts';
 import { startTestRedis, type TestRedis } from '../helpers/redis-server.ts';
 import { tempDir } from '../helpers/node-process.ts';
 import { waitFor } from '../helpers/wait-for.ts';
-import { runPlaybook, type PlaybookRun } from '../../workers/jobs/run-playbook.ts';
-import { updateProject, type ProjectUpdate } from '../../workers/jobs/update-project.ts';
+import { runPlaybook, type PlaybookRun } from '../../src/jobs/run-playbook.ts';
+import { updateProject, type ProjectUpdate } from '../../src/jobs/update-project.ts';
 
 type Pushed = Record<string, unknown>;
 

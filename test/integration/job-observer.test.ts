@@ -55,7 +55,6 @@ for (const backend of ['sqlite', 'postgres'] as const) {
         store,
         node: 'node-a',
         capacity: 100,
-        maxJobs: 10,
         submit,
         cancel: (job) => cancelJob({ store, submit, publish: async () => 0 }, job),
         deadline: Date.now() + 60_000,

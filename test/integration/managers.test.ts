@@ -76,7 +76,6 @@ for (const backend of ['sqlite', 'postgres'] as const) {
         store,
         node,
         capacity: 100,
-        maxJobs: 10,
         submit,
         cancel: (job) => cancelJob({ store, submit, publish: (c, m) => client.publish(c, m) }, job),
         deadline: Date.now() + 60_000,
@@ -188,14 +187,15 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       assert.deepEqual([now.status, now.job_explanation], ['waiting', '']);
     });
 
-    test('jobs beyond the threads kept for jobs wait, however much capacity is left', async () => {
+    test('capacity alone bounds how many jobs start: 24 jobs of impact 2 all start within 48 forks', async () => {
       const w = await world();
-      const env = w.env({ maxJobs: 1 });
-      const a = await launched(w, await w.template());
-      const b = await launched(w, await w.template());
-      await runTaskManager(env);
-      assert.equal((await w.job(a.id)).status, 'waiting');
-      assert.match((await w.job(b.id)).job_explanation, /every dispatcher thread .* is busy \(1\)/);
+      const template = await w.template({ allow_simultaneous: true });
+      const jobs = [];
+      for (let i = 0; i < 25; i++) jobs.push(await launched(w, template));
+      await runTaskManager(w.env({ capacity: 48 }));
+      const statuses = await Promise.all(jobs.map(async (j) => (await w.job(j.id)).status));
+      assert.equal(statuses.filter((s) => s === 'waiting').length, 24);
+      assert.match((await w.job(jobs[24]!.id)).job_explanation, /not enough capacity .*: needs 2, 0 of 48 remaining/);
     });
 
     test('a git project is updated before its job, once within the cache timeout', async () => {

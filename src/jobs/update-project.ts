@@ -7,7 +7,7 @@ import type { Redis } from 'ioredis';
 import { EventPusher, Tail, cannotStart, runInGroup, type GroupProcess } from './process.ts';
 import { JOB_GID, JOB_UID, asRoot, giveToJob, type Sandbox } from './sandbox.ts';
 import type { RunOutcome } from './run-playbook.ts';
-import { redactUrls } from '../../src/redact.ts';
+import { redactUrls } from '../redact.ts';
 
 /** Everything one project update needs. */
 export interface ProjectUpdate {
