@@ -378,6 +378,54 @@ describe('a node killed during a job', () => {
   });
 });
 
+describe('many jobs on a node with two dispatcher threads', () => {
+  let c: Cluster;
+  before(async () => {
+    c = await startCluster({ capacity: 220, min_workers: 1, max_workers: 2 });
+  });
+  after(async () => {
+    await c?.stop();
+  });
+
+  test('24 jobs run at once; canceled ones stop, released ones succeed, and a kill -9 fails the rest with nothing left running', { timeout: 600_000 }, async () => {
+    const first = c.hold();
+    const second = c.hold();
+    const a = await c.template('hold.yml', { extra_vars: first.extra_vars, allow_simultaneous: true });
+    const b = await c.template('hold.yml', { extra_vars: second.extra_vars, allow_simultaneous: true });
+    const ofA: number[] = [];
+    const ofB: number[] = [];
+    for (let i = 0; i < 10; i++) ofA.push(await c.launch(a));
+    for (let i = 0; i < 14; i++) ofB.push(await c.launch(b));
+    const all = [...ofA, ...ofB];
+    // Every one is running, each with its ansible-runner, though the pool has two threads.
+    await waitFor('all 24 jobs running with their processes', async () => {
+      for (const id of all) if ((await c.job(id)).status !== 'running' || c.processesOf(id).length === 0) return false;
+      return true;
+    }, 240_000);
+    const instance = ((await c.api('GET', '/api/v2/instances/')).json.results as Json[])[0] as Json;
+    assert.equal(instance.consumed_capacity, 48, 'impact 2 each');
+
+    const canceled = ofB.splice(0, 4);
+    for (const id of canceled) assert.equal((await c.api('POST', `/api/v2/jobs/${id}/cancel/`, {})).status, 202);
+    for (const id of canceled) assert.equal((await c.until(id, ['canceled', 'failed', 'successful'])).status, 'canceled');
+    await waitFor('the canceled jobs\' processes gone', () => canceled.every((id) => c.processesOf(id).length === 0));
+
+    first.release();
+    for (const id of ofA) assert.equal((await c.until(id, ['successful', 'failed'], 120_000)).status, 'successful');
+    for (const id of ofB) assert.equal((await c.job(id)).status, 'running');
+
+    await c.killAndRestart();
+    for (const id of ofB) {
+      const job = await c.job(id);
+      assert.equal(job.status, 'failed');
+      assert.match(job.job_explanation, /stopped while this job was running/);
+      assert.deepEqual(c.processesOf(id), [], `job ${id}'s processes were stopped`);
+    }
+    // Their events up to the kill were kept, and stdout serves them.
+    assert.match((await c.api('GET', `/api/v2/jobs/${ofA[0]}/stdout/?format=txt`)).text, /PLAY RECAP/);
+  });
+});
+
 describe('jobs with PostgreSQL', () => {
   let c: Cluster;
   let postgres: TestPostgres;
