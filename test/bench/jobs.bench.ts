@@ -1,5 +1,5 @@
 // Benchmark: 24 jobs of a 6 s playbook launched at once on a node with capacity 220 and the
-// default dispatcher pool (1 to 4 threads), next to the floor: the same 24 ansible-runner runs
+// default dispatcher pool (2 to 8 threads), next to the floor: the same 24 ansible-runner runs
 // started side by side by this script, with no control plane. Reports the wall time of each, how
 // many of ours ran at once at most, and the supervisor's RSS (VmRSS, its own process, not the
 // jobs') before the launches and at its peak while they ran.
