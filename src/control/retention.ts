@@ -109,8 +109,12 @@ async function expiredAfter(storage: Storage, cutoff: string, after: number, lim
   return rows.map((r) => Number(r.id));
 }
 
+/** Rows of these jobs in table; events from the per-job counts, without reading them. */
 async function countOf(storage: Storage, table: 'job_events' | 'job_host_summaries', ids: readonly number[]): Promise<number> {
-  const row = await storage.sql.get<{ n: number }>(`SELECT count(*) AS n FROM ${table} WHERE job_id IN (${list(ids)})`, ids);
+  const sql = table === 'job_events'
+    ? `SELECT coalesce(sum(events), 0) AS n FROM job_event_counts WHERE job_id IN (${list(ids)})`
+    : `SELECT count(*) AS n FROM ${table} WHERE job_id IN (${list(ids)})`;
+  const row = await storage.sql.get<{ n: number | string }>(sql, ids);
   return Number(row?.n ?? 0);
 }
 

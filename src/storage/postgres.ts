@@ -202,6 +202,7 @@ export class PostgresStorage implements Storage {
     return this.#transaction(async (client) => {
       let inserted = 0;
       if (events.length > 0) {
+        // The insert trigger adds the events stored (not the duplicates) to job_event_counts.
         await pipeline(Readable.from([copyText(events)]), client.query(copyFrom(COPY_EVENTS)));
         // Named: each connection parses and plans the statement once.
         inserted = (await client.query({ name: 'overseer_insert_events', text: INSERT_EVENTS })).rowCount ?? 0;
@@ -230,7 +231,9 @@ export class PostgresStorage implements Storage {
     const { rows } = await this.#pool.query<{ job_id: number }>(
       `UPDATE job_event_streams s SET completed_at = now()
        WHERE s.job_id = ANY($1::bigint[]) AND s.completed_at IS NULL
-         AND s.final_counter <= (SELECT count(DISTINCT e.counter) FROM job_events e WHERE e.job_id = s.job_id AND e.counter BETWEEN 1 AND s.final_counter)
+         -- Fewer events stored than final_counter: not complete, known from the count without reading the events.
+         AND CASE WHEN coalesce((SELECT c.events FROM job_event_counts c WHERE c.job_id = s.job_id), 0) < s.final_counter THEN false
+           ELSE s.final_counter <= (SELECT count(DISTINCT e.counter) FROM job_events e WHERE e.job_id = s.job_id AND e.counter BETWEEN 1 AND s.final_counter) END
        RETURNING s.job_id`,
       [ids],
     );
@@ -240,7 +243,7 @@ export class PostgresStorage implements Storage {
 
   async listJobEvents(jobId: number, page: Page, order: EventOrder): Promise<{ count: number; results: StoredEvent[] }> {
     const [count, rows] = await Promise.all([
-      this.#count('SELECT count(*) AS n FROM job_events WHERE job_id = $1', [jobId]),
+      this.countJobEvents(jobId),
       this.#pool.query<StoredEvent>(
         `SELECT id, ${EVENT_COLUMNS} FROM job_events WHERE job_id = $1 ORDER BY ${ORDER_SQL[order]} LIMIT $2 OFFSET $3`,
         [jobId, page.limit, page.offset],
@@ -263,7 +266,7 @@ export class PostgresStorage implements Storage {
 
   async streamState(jobId: number): Promise<StreamState> {
     const [stored, s] = await Promise.all([
-      this.#count('SELECT count(*) AS n FROM job_events WHERE job_id = $1', [jobId]),
+      this.countJobEvents(jobId),
       this.#pool.query<{ final_counter: number; completed_at: string | null }>(
         'SELECT final_counter, completed_at FROM job_event_streams WHERE job_id = $1',
         [jobId],
@@ -273,13 +276,17 @@ export class PostgresStorage implements Storage {
     return { job_id: jobId, stored, final_counter: row?.final_counter ?? null, completed_at: row?.completed_at ?? null };
   }
 
+  async countJobEvents(jobId: number): Promise<number> {
+    return this.#count('SELECT events AS n FROM job_event_counts WHERE job_id = $1', [jobId]);
+  }
+
   async countEvents(): Promise<number> {
-    return this.#count('SELECT count(*) AS n FROM job_events', []);
+    return this.#count('SELECT coalesce(sum(events), 0)::bigint AS n FROM job_event_counts', []);
   }
 
   async eventLag(jobIds: readonly number[], quantiles: readonly number[]): Promise<EventLag> {
     const ids = [...jobIds];
-    const count = Number(await this.#count('SELECT count(*) AS n FROM job_events WHERE job_id = ANY($1::bigint[])', [ids]));
+    const count = Number(await this.#count('SELECT coalesce(sum(events), 0)::bigint AS n FROM job_event_counts WHERE job_id = ANY($1::bigint[])', [ids]));
     if (count === 0) return { count, seconds: [] };
     const seconds = await Promise.all(
       quantiles.map(async (q) => {
@@ -296,6 +303,7 @@ export class PostgresStorage implements Storage {
   async deleteJobEvents(jobIds: readonly number[], limit: number): Promise<DeletedEvents> {
     if (jobIds.length === 0 || limit < 1) return { events: 0, writeMs: 0 };
     const began = performance.now();
+    // The delete trigger takes the deleted events off job_event_counts in the same statement.
     const { rowCount } = await this.#pool.query(
       'DELETE FROM job_events WHERE id IN (SELECT id FROM job_events WHERE job_id = ANY($1::bigint[]) LIMIT $2)',
       [jobIds, limit],
@@ -308,6 +316,8 @@ export class PostgresStorage implements Storage {
     // Only what belongs to finished jobs goes, whatever the caller passed.
     const finished = `(SELECT id FROM jobs WHERE id = ANY($1::bigint[]) AND status IN (${FINISHED_SQL}))`;
     return this.#transaction(async (client) => {
+      // A count stays while events are left (one saved after deleteJobEvents): it still counts them.
+      await client.query(`DELETE FROM job_event_counts WHERE events = 0 AND job_id IN ${finished}`, [jobIds]);
       const hostSummaries = (await client.query(`DELETE FROM job_host_summaries WHERE job_id IN ${finished}`, [jobIds])).rowCount ?? 0;
       const streams = (await client.query(`DELETE FROM job_event_streams WHERE job_id IN ${finished}`, [jobIds])).rowCount ?? 0;
       const jobs = (await client.query(`DELETE FROM jobs WHERE id = ANY($1::bigint[]) AND status IN (${FINISHED_SQL})`, [jobIds])).rowCount ?? 0;

@@ -149,10 +149,13 @@ export class SqliteStorage implements Storage {
         `INSERT INTO job_events (${EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, uuid) DO NOTHING`,
       );
       let inserted = 0;
+      const counted = new Map<number, number>(); // events stored now, by job
       for (const e of batch.events) {
-        inserted += Number(
+        const added = Number(
           insert.run(e.job_id, e.uuid, e.counter, e.event, e.event_data, e.stdout, e.start_line, e.end_line, e.created, e.modified, e.host_name, e.task, e.play, e.role, e.changed ? 1 : 0, e.failed ? 1 : 0, e.parent_uuid).changes,
         );
+        inserted += added;
+        if (added > 0) counted.set(e.job_id, (counted.get(e.job_id) ?? 0) + 1);
       }
       const summary = this.#stmt(
         `INSERT INTO job_host_summaries (job_id, host_name, ok, changed, failures, dark, skipped, rescued, ignored, processed, failed)
@@ -168,8 +171,17 @@ export class SqliteStorage implements Storage {
         'INSERT INTO job_event_streams (job_id, final_counter) VALUES (?, ?) ON CONFLICT (job_id) DO UPDATE SET final_counter = excluded.final_counter',
       );
       for (const s of batch.streamEnds) end.run(s.job_id, s.final_counter);
+      this.#addToCounts(counted);
       return { inserted, duplicates: batch.events.length - inserted };
     });
+  }
+
+  /** Adds these per-job changes to job_event_counts, inside the caller's write. */
+  #addToCounts(changes: ReadonlyMap<number, number>): void {
+    const add = this.#stmt(
+      'INSERT INTO job_event_counts (job_id, events) VALUES (?, ?) ON CONFLICT (job_id) DO UPDATE SET events = events + excluded.events',
+    );
+    for (const [jobId, n] of changes) add.run(jobId, n);
   }
 
   async completeStreams(jobIds: readonly number[]): Promise<number[]> {
@@ -180,11 +192,13 @@ export class SqliteStorage implements Storage {
     ).all(JSON.stringify(jobIds)) as { job_id: number }[];
     if (open.length === 0) return [];
     const candidates = open.map((r) => r.job_id);
+    // Fewer events stored than final_counter: not complete, known from the count without reading the events.
     const complete = this.#stmt(
       `UPDATE job_event_streams SET completed_at = ?
        WHERE job_id = ? AND completed_at IS NULL
-         AND final_counter <= (SELECT count(DISTINCT counter) FROM job_events
-           WHERE job_events.job_id = job_event_streams.job_id AND counter BETWEEN 1 AND job_event_streams.final_counter)`,
+         AND CASE WHEN (SELECT coalesce(sum(events), 0) FROM job_event_counts c WHERE c.job_id = job_event_streams.job_id) < final_counter THEN false
+           ELSE final_counter <= (SELECT count(DISTINCT counter) FROM job_events
+             WHERE job_events.job_id = job_event_streams.job_id AND counter BETWEEN 1 AND job_event_streams.final_counter) END`,
     );
     return this.#write(() => {
       const now = new Date().toISOString();
@@ -193,7 +207,7 @@ export class SqliteStorage implements Storage {
   }
 
   async listJobEvents(jobId: number, page: Page, order: EventOrder): Promise<{ count: number; results: StoredEvent[] }> {
-    const count = (this.#stmt('SELECT count(*) AS n FROM job_events WHERE job_id = ?').get(jobId) as { n: number }).n;
+    const count = this.#jobEvents(jobId);
     const rows = this.#stmt(
       `SELECT id, ${EVENT_COLUMNS} FROM job_events WHERE job_id = ? ORDER BY ${ORDER_SQL[order]} LIMIT ? OFFSET ?`,
     ).all(jobId, page.limit, page.offset) as Row[];
@@ -215,20 +229,28 @@ export class SqliteStorage implements Storage {
   }
 
   async streamState(jobId: number): Promise<StreamState> {
-    const stored = (this.#stmt('SELECT count(*) AS n FROM job_events WHERE job_id = ?').get(jobId) as { n: number }).n;
+    const stored = this.#jobEvents(jobId);
     const s = this.#stmt('SELECT final_counter, completed_at FROM job_event_streams WHERE job_id = ?').get(jobId) as
       | { final_counter: number; completed_at: string | null }
       | undefined;
     return { job_id: jobId, stored, final_counter: s?.final_counter ?? null, completed_at: s?.completed_at ?? null };
   }
 
+  #jobEvents(jobId: number): number {
+    return (this.#stmt('SELECT events FROM job_event_counts WHERE job_id = ?').get(jobId) as { events: number } | undefined)?.events ?? 0;
+  }
+
+  async countJobEvents(jobId: number): Promise<number> {
+    return this.#jobEvents(jobId);
+  }
+
   async countEvents(): Promise<number> {
-    return (this.#stmt('SELECT count(*) AS n FROM job_events').get() as { n: number }).n;
+    return (this.#stmt('SELECT coalesce(sum(events), 0) AS n FROM job_event_counts').get() as { n: number }).n;
   }
 
   async eventLag(jobIds: readonly number[], quantiles: readonly number[]): Promise<EventLag> {
     const ids = JSON.stringify(jobIds);
-    const count = (this.#stmt(`SELECT count(*) AS n FROM job_events WHERE job_id IN ${JSON_IDS}`).get(ids) as { n: number }).n;
+    const count = (this.#stmt(`SELECT coalesce(sum(events), 0) AS n FROM job_event_counts WHERE job_id IN ${JSON_IDS}`).get(ids) as { n: number }).n;
     if (count === 0) return { count, seconds: [] };
     const at = this.#stmt(
       `SELECT (julianday(modified) - julianday(created)) * 86400.0 AS lag FROM job_events WHERE job_id IN ${JSON_IDS} ORDER BY lag LIMIT 1 OFFSET ?`,
@@ -239,11 +261,15 @@ export class SqliteStorage implements Storage {
   async deleteJobEvents(jobIds: readonly number[], limit: number): Promise<DeletedEvents> {
     if (jobIds.length === 0 || limit < 1) return { events: 0, writeMs: 0 };
     // SQLite has no DELETE ... LIMIT (without a compile option): the ids come from the job_id index.
-    const del = this.#stmt(`DELETE FROM job_events WHERE id IN (SELECT id FROM job_events WHERE job_id IN ${JSON_IDS} LIMIT ?)`);
+    const del = this.#stmt(`DELETE FROM job_events WHERE id IN (SELECT id FROM job_events WHERE job_id IN ${JSON_IDS} LIMIT ?) RETURNING job_id`);
     let began = 0;
     const events = this.#write(() => {
       began = performance.now(); // the lock is held from here: the time spent waiting for it is other writers' turn
-      return Number(del.run(JSON.stringify(jobIds), limit).changes);
+      const gone = del.all(JSON.stringify(jobIds), limit) as { job_id: number }[];
+      const counted = new Map<number, number>();
+      for (const { job_id } of gone) counted.set(job_id, (counted.get(job_id) ?? 0) - 1);
+      this.#addToCounts(counted);
+      return gone.length;
     });
     return { events, writeMs: performance.now() - began };
   }
@@ -253,11 +279,15 @@ export class SqliteStorage implements Storage {
     const ids = JSON.stringify(jobIds);
     // Only what belongs to finished jobs goes, whatever the caller passed.
     const finished = `(SELECT id FROM jobs WHERE id IN ${JSON_IDS} AND status IN (${FINISHED_SQL}))`;
-    return this.#write(() => ({
-      hostSummaries: Number(this.#stmt(`DELETE FROM job_host_summaries WHERE job_id IN ${finished}`).run(ids).changes),
-      streams: Number(this.#stmt(`DELETE FROM job_event_streams WHERE job_id IN ${finished}`).run(ids).changes),
-      jobs: Number(this.#stmt(`DELETE FROM jobs WHERE id IN ${JSON_IDS} AND status IN (${FINISHED_SQL})`).run(ids).changes),
-    }));
+    return this.#write(() => {
+      // A count stays while events are left (one saved after deleteJobEvents): it still counts them.
+      this.#stmt(`DELETE FROM job_event_counts WHERE events = 0 AND job_id IN ${finished}`).run(ids);
+      return {
+        hostSummaries: Number(this.#stmt(`DELETE FROM job_host_summaries WHERE job_id IN ${finished}`).run(ids).changes),
+        streams: Number(this.#stmt(`DELETE FROM job_event_streams WHERE job_id IN ${finished}`).run(ids).changes),
+        jobs: Number(this.#stmt(`DELETE FROM jobs WHERE id IN ${JSON_IDS} AND status IN (${FINISHED_SQL})`).run(ids).changes),
+      };
+    });
   }
 
   async close(): Promise<void> {

@@ -6,7 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import pg from 'pg';
-import type { Migration } from '../../src/storage/migrations.ts';
+import { MIGRATIONS, type Migration } from '../../src/storage/migrations.ts';
+import { EVENT_COLUMNS } from '../../src/storage/sql.ts';
+import { cleanupJobs } from '../../src/control/retention.ts';
+import { ControlStore } from '../../src/control/store.ts';
 import { openStorage } from '../../src/storage/open.ts';
 import { PostgresStorage } from '../../src/storage/postgres.ts';
 import { SqliteStorage } from '../../src/storage/sqlite.ts';
@@ -30,6 +33,14 @@ const batch = (events: readonly EventRow[], more: { hostSummaries?: HostSummaryR
   hostSummaries: more.hostSummaries ?? [],
   streamEnds: more.streamEnds ?? [],
 });
+
+/** One INSERT of these events as SQL text both dialects run, for writing events outside overseer's code. */
+function insertEvents(rows: readonly EventRow[]): string {
+  const value = (v: string | number | boolean | null) =>
+    v === null ? 'NULL' : typeof v === 'boolean' ? (v ? 'TRUE' : 'FALSE') : typeof v === 'number' ? String(v) : `'${v.replace(/'/g, "''")}'`;
+  const tuples = rows.map((r) => `(${EVENT_COLUMNS.split(', ').map((c) => value(r[c as keyof EventRow])).join(', ')})`);
+  return `INSERT INTO job_events (${EVENT_COLUMNS}) VALUES ${tuples.join(', ')}`;
+}
 
 /** A database a test gets to itself: what openStorage takes to reach it. */
 interface Database {
@@ -130,17 +141,18 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       const db = await backend.fresh();
       const first = open(db);
       assert.equal(first.kind, backend.name);
-      assert.deepEqual(await first.migrate(), { applied: [1, 2, 3], version: 3 });
-      assert.deepEqual(await open(db).migrate(), { applied: [], version: 3 });
+      assert.deepEqual(await first.migrate(), { applied: [1, 2, 3, 4], version: 4 });
+      assert.deepEqual(await open(db).migrate(), { applied: [], version: 4 });
       assert.deepEqual(await backend.sql(db, 'SELECT version, name FROM schema_migrations ORDER BY version'), [
         { version: 1, name: 'baseline' },
         { version: 2, name: 'job events, host summaries, event streams' },
         { version: 3, name: 'projects, inventories, templates, jobs, workflows' },
+        { version: 4, name: 'per-job event counts' },
       ]);
       await backend.sql(db, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'future', CURRENT_TIMESTAMP)");
       await assert.rejects(open(db).migrate(), (err: Error & { code?: string }) => {
         assert.equal(err.code, 'OVERSEER_MIGRATION');
-        assert.match(err.message, /is at schema version 99, newer than this overseer knows \(3\)/);
+        assert.match(err.message, /is at schema version 99, newer than this overseer knows \(4\)/);
         return true;
       });
     });
@@ -166,8 +178,8 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
     test('nodes that migrate at the same time apply each migration once', async () => {
       const db = await backend.fresh();
       const results = await Promise.all([open(db).migrate(), open(db).migrate(), open(db).migrate()]);
-      assert.deepEqual(results.map((r) => r.applied).sort((a, b) => b.length - a.length), [[1, 2, 3], [], []]);
-      assert.equal((await backend.sql(db, 'SELECT version FROM schema_migrations')).length, 3);
+      assert.deepEqual(results.map((r) => r.applied).sort((a, b) => b.length - a.length), [[1, 2, 3, 4], [], []]);
+      assert.equal((await backend.sql(db, 'SELECT version FROM schema_migrations')).length, 4);
     });
 
     test('saved events come back ordered by counter with every field as saved', async () => {
@@ -281,6 +293,112 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
         assert.deepEqual(await storage.streamState(16), { job_id: 16, stored: 0, final_counter: null, completed_at: null });
         assert.equal((await storage.listHostSummaries(16, { limit: 10, offset: 0 })).count, 0);
         assert.deepEqual(await storage.saveBatch(batch(eventRows(16))), { inserted: ALL, duplicates: 0 });
+      });
+    }
+
+    /** A fresh migrated database and a storage over it. */
+    const migratedDb = async (): Promise<{ db: Database; storage: Storage }> => {
+      const db = await backend.fresh();
+      const storage = open(db);
+      await storage.migrate();
+      return { db, storage };
+    };
+    /** What a user sees of a job's event count (the listing's count, the stream state, the count itself), and what count(*) says. */
+    const counts = async (storage: Storage, db: Database, jobId: number) => {
+      const [listed, state, own, rows] = await Promise.all([
+        storage.listJobEvents(jobId, { limit: 1, offset: 0 }, 'counter'),
+        storage.streamState(jobId),
+        storage.countJobEvents(jobId),
+        backend.sql(db, `SELECT count(*) AS n FROM job_events WHERE job_id = ${jobId}`),
+      ]);
+      return { listed: listed.count, stored: state.stored, count: own, rows: Number(rows[0]?.n) };
+    };
+    const all = (n: number) => ({ listed: n, stored: n, count: n, rows: n });
+
+    test("a job's event count counts the events stored, not their duplicates", async () => {
+      const { db, storage } = await migratedDb();
+      const [a, b] = [eventRows(31), eventRows(32)];
+      assert.deepEqual(await counts(storage, db, 31), all(0));
+      // Interleaved jobs, a duplicate within the batch, then the same events again with new ones.
+      await storage.saveBatch(batch([...a.slice(0, 100), ...b.slice(0, 50), a[0] as EventRow]));
+      assert.deepEqual([await counts(storage, db, 31), await counts(storage, db, 32)], [all(100), all(50)]);
+      assert.deepEqual(await storage.saveBatch(batch([...a.slice(50, 150), ...b.slice(0, 50)])), { inserted: 50, duplicates: 100 });
+      assert.deepEqual([await counts(storage, db, 31), await counts(storage, db, 32)], [all(150), all(50)]);
+      // A failed batch counts nothing.
+      await assert.rejects(storage.saveBatch(batch([...a.slice(150), { ...(b[60] as EventRow), event: null as unknown as string }])));
+      assert.deepEqual(await counts(storage, db, 31), all(150));
+      await storage.saveBatch(batch([...a, ...b]));
+      assert.deepEqual([await counts(storage, db, 31), await counts(storage, db, 32)], [all(ALL), all(ALL)]);
+      assert.equal(await storage.countEvents(), 2 * ALL);
+      assert.equal((await storage.eventLag([31, 32, 33], [0.5])).count, 2 * ALL);
+    });
+
+    test('writers saving the same jobs at once count each event once', async () => {
+      const { db, storage } = await migratedDb();
+      const rows = [...eventRows(41), ...eventRows(42), ...eventRows(43)];
+      // Three writers (threads or nodes), each saving every event (as after a redelivery) in batches of its own size.
+      const writers = [open(db), open(db), open(db)];
+      await Promise.all(writers.map(async (w, i) => {
+        for (let at = 0; at < rows.length; at += 40 + i * 17) await w.saveBatch(batch(rows.slice(at, at + 40 + i * 17)));
+      }));
+      for (const id of [41, 42, 43]) assert.deepEqual(await counts(storage, db, id), all(ALL));
+    });
+
+    test('counts stay right while the cleanup deletes events, and go with the jobs', async () => {
+      const { db, storage } = await migratedDb();
+      const store = new ControlStore(storage.sql);
+      const finished = async () => {
+        const job = await store.createJob({ type: 'job', name: 'counted', launch_type: 'manual', status: 'successful' });
+        await storage.sql.run('UPDATE jobs SET finished = ? WHERE id = ?', ['2026-01-01T00:00:00.000Z', job.id]);
+        await storage.saveBatch(batch(eventRows(job.id)));
+        return job.id;
+      };
+      const [x, y, z] = [await finished(), await finished(), await finished()];
+      // A batch of deletes over two jobs takes from each what it deleted.
+      assert.equal((await storage.deleteJobEvents([x, y], 400)).events, 400);
+      const left = [await counts(storage, db, x), await counts(storage, db, y)];
+      assert.equal(left.reduce((n, c) => n + c.count, 0), 2 * ALL - 400);
+      for (const c of left) assert.deepEqual(c, all(c.rows));
+      // The cleanup deletes the rest, in batches of 100.
+      const dataDir = mkdtempSync(join(tmpdir(), 'overseer-counts-'));
+      try {
+        const report = await cleanupJobs(storage, { days: 30, dataDir, eventsPerBatch: 100, pauseRatio: 0 });
+        assert.deepEqual({ jobs: report.jobs, events: report.events }, { jobs: 3, events: 3 * ALL - 400 });
+      } finally {
+        rmSync(dataDir, { recursive: true, force: true });
+      }
+      for (const id of [x, y, z]) assert.deepEqual(await counts(storage, db, id), all(0));
+      assert.deepEqual(await backend.sql(db, 'SELECT job_id FROM job_event_counts'), [], 'no count left for deleted jobs');
+      assert.equal(await storage.countEvents(), 0);
+      // An event saved for a job after it was deleted is counted still.
+      await storage.saveBatch(batch(eventRows(x).slice(0, 3)));
+      assert.deepEqual(await counts(storage, db, x), all(3));
+    });
+
+    test('a database that had events before the counts gets them when it migrates', async () => {
+      const db = await backend.fresh();
+      const before = backend.withMigrations(db, MIGRATIONS.slice(0, 3));
+      opened.push(before);
+      assert.deepEqual(await before.migrate(), { applied: [1, 2, 3], version: 3 });
+      await backend.sql(db, insertEvents([...eventRows(51), ...eventRows(52).slice(0, 7)]));
+      assert.deepEqual(await open(db).migrate(), { applied: [4], version: 4 });
+      const storage = open(db);
+      assert.deepEqual([await counts(storage, db, 51), await counts(storage, db, 52), await counts(storage, db, 53)], [all(ALL), all(7), all(0)]);
+      assert.equal(await storage.countEvents(), ALL + 7);
+      await storage.saveBatch(batch(eventRows(52)));
+      assert.deepEqual(await counts(storage, db, 52), all(ALL));
+    });
+
+    if (backend.name === 'postgres') {
+      test('events written or deleted outside overseer (another node, psql) are counted too', async () => {
+        const { db, storage } = await migratedDb();
+        await backend.sql(db, insertEvents(eventRows(61).slice(0, 20)));
+        await backend.sql(db, `${insertEvents(eventRows(61).slice(10, 30))} ON CONFLICT (job_id, uuid) DO NOTHING`);
+        assert.deepEqual(await counts(storage, db, 61), all(30));
+        await backend.sql(db, 'DELETE FROM job_events WHERE job_id = 61 AND counter <= 5');
+        assert.deepEqual(await counts(storage, db, 61), all(25));
+        await backend.sql(db, 'TRUNCATE job_events');
+        assert.deepEqual(await counts(storage, db, 61), all(0));
       });
     }
 

@@ -9,13 +9,13 @@ import { tempDir } from '../helpers/node-process.ts';
 test('migrations run once and are recorded in the database', async () => {
   const file = join(tempDir(), 'o.db');
   const first = new SqliteStorage(file);
-  assert.deepEqual(await first.migrate(), { applied: [1, 2, 3], version: 3 });
+  assert.deepEqual(await first.migrate(), { applied: [1, 2, 3, 4], version: 4 });
   await first.close();
   const second = new SqliteStorage(file);
-  assert.deepEqual(await second.migrate(), { applied: [], version: 3 });
+  assert.deepEqual(await second.migrate(), { applied: [], version: 4 });
   await second.close();
   const db = new DatabaseSync(file);
-  assert.deepEqual(db.prepare('SELECT version, name FROM schema_migrations').all().map((r) => ({ ...r })), [{ version: 1, name: 'baseline' }, { version: 2, name: 'job events, host summaries, event streams' }, { version: 3, name: 'projects, inventories, templates, jobs, workflows' }]);
+  assert.deepEqual(db.prepare('SELECT version, name FROM schema_migrations').all().map((r) => ({ ...r })), [{ version: 1, name: 'baseline' }, { version: 2, name: 'job events, host summaries, event streams' }, { version: 3, name: 'projects, inventories, templates, jobs, workflows' }, { version: 4, name: 'per-job event counts' }]);
   assert.equal((db.prepare('PRAGMA journal_mode').get() as { journal_mode: string }).journal_mode, 'wal');
   db.close();
 });
@@ -33,6 +33,6 @@ test('a failing migration rolls back and names itself; a newer database is refus
   db.exec("INSERT INTO schema_migrations VALUES (99, 'future', 'now')");
   db.close();
   const old = new SqliteStorage(file);
-  await assert.rejects(old.migrate(), /is at schema version 99, newer than this overseer knows \(3\)/);
+  await assert.rejects(old.migrate(), /is at schema version 99, newer than this overseer knows \(4\)/);
   await old.close();
 });
