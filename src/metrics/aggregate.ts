@@ -3,10 +3,14 @@
 // combine as the catalog says, over live threads only.
 import type { MetricLayout, ServiceLayout } from './layout.ts';
 
-/** One exposed sample: `name` is set for histogram parts (`_bucket`, `_sum`, `_count`). */
-export interface Sample {
+/** A sample without its value: `name` is set for histogram parts (`_bucket`, `_sum`, `_count`). */
+export interface SampleShape {
   readonly name?: string;
   readonly labels: Readonly<Record<string, string | number>>;
+}
+
+/** One exposed sample. */
+export interface Sample extends SampleShape {
   readonly value: number;
 }
 
@@ -43,25 +47,59 @@ function gaugeValue(m: MetricLayout, regions: readonly Float64Array[], at: numbe
   return result;
 }
 
+const shapes = new WeakMap<MetricLayout, readonly SampleShape[]>();
+
+/**
+ * The samples of a metric without their values, in exposition order (a histogram's buckets with
+ * their `le`, then `_sum` and `_count`). Made once per layout: the same array at every scrape.
+ */
+export function sampleShapes(m: MetricLayout): readonly SampleShape[] {
+  let known = shapes.get(m);
+  if (known !== undefined) return known;
+  const { name } = m.spec;
+  const out: SampleShape[] = [];
+  for (const s of m.series) {
+    if (m.spec.type !== 'histogram') out.push({ labels: s.labels });
+    else {
+      const buckets = m.spec.buckets;
+      for (let b = 0; b <= buckets.length; b++) {
+        const le = b < buckets.length ? (buckets[b] as number) : '+Inf';
+        out.push({ name: `${name}_bucket`, labels: { ...s.labels, le } });
+      }
+      out.push({ name: `${name}_sum`, labels: s.labels }, { name: `${name}_count`, labels: s.labels });
+    }
+  }
+  known = Object.freeze(out);
+  shapes.set(m, known);
+  return known;
+}
+
+/**
+ * Writes the value of each sample of sampleShapes(m), in that order, into `into`: the metric
+ * combined over the live regions plus what ended threads left in `retired`. Allocates nothing.
+ */
+export function readMetric(m: MetricLayout, regions: readonly Float64Array[], retired: Float64Array | undefined, into: Float64Array): void {
+  let k = 0;
+  for (const s of m.series) {
+    if (m.spec.type === 'counter') into[k++] = sumAt(regions, retired, s.offset);
+    else if (m.spec.type === 'gauge') into[k++] = gaugeValue(m, regions, s.offset);
+    else {
+      const buckets = m.spec.buckets.length;
+      let cumulative = 0;
+      for (let b = 0; b <= buckets; b++) into[k++] = cumulative += sumAt(regions, retired, s.offset + b);
+      into[k++] = sumAt(regions, retired, s.offset + buckets + 1);
+      into[k++] = cumulative;
+    }
+  }
+}
+
 /** Combines one metric over the live regions plus what ended threads left in `retired`. */
 export function aggregateMetric(m: MetricLayout, regions: readonly Float64Array[], retired?: Float64Array): Family {
   const { name, help, type } = m.spec;
-  const samples: Sample[] = [];
-  for (const s of m.series) {
-    if (m.spec.type === 'counter') samples.push({ labels: s.labels, value: sumAt(regions, retired, s.offset) });
-    else if (m.spec.type === 'gauge') samples.push({ labels: s.labels, value: gaugeValue(m, regions, s.offset) });
-    else {
-      const buckets = m.spec.buckets;
-      let cumulative = 0;
-      for (let b = 0; b <= buckets.length; b++) {
-        cumulative += sumAt(regions, retired, s.offset + b);
-        const le = b < buckets.length ? (buckets[b] as number) : '+Inf';
-        samples.push({ name: `${name}_bucket`, labels: { ...s.labels, le }, value: cumulative });
-      }
-      samples.push({ name: `${name}_sum`, labels: s.labels, value: sumAt(regions, retired, s.offset + buckets.length + 1) });
-      samples.push({ name: `${name}_count`, labels: s.labels, value: cumulative });
-    }
-  }
+  const shape = sampleShapes(m);
+  const values = new Float64Array(shape.length);
+  readMetric(m, regions, retired, values);
+  const samples = shape.map(({ name, labels }, i): Sample => (name === undefined ? { labels, value: values[i] as number } : { name, labels, value: values[i] as number }));
   return { name, help, type, samples };
 }
 

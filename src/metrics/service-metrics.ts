@@ -1,8 +1,8 @@
 import type { ServiceName } from '../services/names.ts';
 import { layoutOf, type ServiceLayout } from './layout.ts';
-import { aggregateMetric, retireRegion, type Family, type Sample } from './aggregate.ts';
+import { aggregateMetric, readMetric, retireRegion, sampleShapes, type Family, type Sample } from './aggregate.ts';
 import { createRecorder, type Recorder } from './recorder.ts';
-import type { FamilySource } from './exposition.ts';
+import type { FamilySource, FixedSeries } from './exposition.ts';
 import { OverseerError } from '../errors.ts';
 
 /** Identifies a region: a thread id, or a name for regions the supervisor records into itself. */
@@ -103,13 +103,26 @@ export class ServiceMetrics<S extends ServiceName = ServiceName> {
 
   /** One scrape-time source per metric, for the service's registries and snapshots. */
   sources(): FamilySource[] {
-    return this.layout.metrics.map(({ spec }, i) => ({
-      name: spec.name,
-      help: spec.help,
-      type: spec.type,
-      collect: spec.computed
-        ? async (): Promise<Family> => ({ name: spec.name, help: spec.help, type: spec.type, samples: [...((await this.#computed.get(spec.key)?.()) ?? [])] })
-        : () => this.family(i),
-    }));
+    return this.layout.metrics.map(({ spec }, i): FamilySource => {
+      const source = { name: spec.name, help: spec.help, type: spec.type };
+      if (spec.computed) {
+        const samples = async () => [...((await this.#computed.get(spec.key)?.()) ?? [])];
+        return { ...source, collect: async (): Promise<Family> => ({ ...source, samples: await samples() }) };
+      }
+      return { ...source, collect: () => this.family(i), fixed: this.#fixed(i) };
+    });
+  }
+
+  // Read at each scrape through the current layout, so a relayout shows its new series at once.
+  #fixed(i: number): FixedSeries {
+    const metric = () => {
+      const m = this.layout.metrics[i];
+      if (m === undefined) throw new RangeError(`${this.service} has no metric #${i}`);
+      return m;
+    };
+    return {
+      shape: () => sampleShapes(metric()),
+      read: (into) => readMetric(metric(), this.#regions, this.#retired, into),
+    };
   }
 }

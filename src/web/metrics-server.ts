@@ -32,6 +32,20 @@ export async function renderMetrics(exposition: ServiceExposition, accept: strin
   }
 }
 
+const FAILED = Buffer.from('metrics collection failed\n');
+const noRelease = () => {};
+
+/** renderMetrics() as pooled bytes, released once the response is written (see buffer-pool.ts). */
+async function renderBytes(exposition: ServiceExposition, accept: string | undefined, log: Logger): Promise<{ status: 200 | 500; contentType: string; body: Buffer; release(): void }> {
+  try {
+    const { contentType, body, release } = await exposition.renderBytes(accept);
+    return { status: 200, contentType, body, release };
+  } catch (err) {
+    log.error({ err }, 'metrics collection failed');
+    return { status: 500, contentType: 'text/plain', body: FAILED, release: noRelease };
+  }
+}
+
 /**
  * The HTTP listener of a service without an API: GET /metrics only, with the connection limits of
  * connection-limits.ts; `refused` counts what it refuses (by default only logged).
@@ -47,9 +61,12 @@ export function createMetricsServer(exposition: ServiceExposition, log: Logger, 
       res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('method not allowed\n');
       return;
     }
-    void renderMetrics(exposition, req.headers.accept, log).then(({ status, contentType, body }) => {
-      res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(body) });
-      res.end(req.method === 'HEAD' ? undefined : body);
+    void renderBytes(exposition, req.headers.accept, log).then(({ status, contentType, body, release }) => {
+      res.writeHead(status, { 'content-type': contentType, 'content-length': body.length });
+      if (req.method === 'HEAD') {
+        release();
+        res.end();
+      } else res.end(body, release); // called once the bytes are written out; never if the connection breaks first
     });
   });
   limitConnections(server, { total: MAX_CONNECTIONS.metrics, perAddress: MAX_PER_ADDRESS.metrics }, refused, true);
