@@ -2,6 +2,7 @@
 import { threadId, workerData } from 'node:worker_threads';
 import { threadMetrics } from './thread-metrics.ts';
 import { Receiver } from './receiver/receiver.ts';
+import { LiveOutput } from './receiver/live-output.ts';
 import { stopSignal, type LoopTask } from '../src/task-messages.ts';
 import type { ReceiverSettings } from '../src/services/callback-receiver.ts';
 import { createRedis } from '../src/redis/connect.ts';
@@ -22,6 +23,7 @@ export async function loop(task: LoopTask): Promise<void> {
   const storage = openStorage(settings.databaseUrl, settings.dataDir, { writeLock: openWriteLock(settings.sqliteLock) });
   try {
     await redis.connect();
+    const loopLog = log.child({ slot: task.slot });
     const receiver = new Receiver({
       queue: new EventQueue(redis, settings.queue, settings.nodeName, task.slot, {
         maxEventBytes: settings.maxEventBytes,
@@ -29,12 +31,13 @@ export async function loop(task: LoopTask): Promise<void> {
       }),
       storage,
       metrics,
-      log: log.child({ slot: task.slot }),
+      log: loopLog,
       nodeName: settings.nodeName,
       batchSize: settings.batchSize,
       batchBytes: settings.batchBytes,
       bufferMs: settings.bufferMs,
       maxEventBytes: settings.maxEventBytes,
+      live: new LiveOutput(redis, metrics, storage, loopLog),
     });
     await receiver.run(signal);
   } finally {

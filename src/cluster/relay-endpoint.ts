@@ -19,6 +19,7 @@ import type { RejectReason } from './reject-reasons.ts';
 import type { Handles } from '../metrics/recorder.ts';
 import type { RefusalCounter } from '../web/connection-limits.ts';
 import { throttledWarn, type Logger } from '../logger.ts';
+import { answerUpgrade as answer, routeUpgrade } from '../live/upgrade-router.ts';
 
 /** Relay connections from one remote address at once (a peer needs one). */
 export const MAX_PER_ADDRESS = 4;
@@ -42,17 +43,6 @@ export interface RelayEndpoint {
   close(): Promise<void>;
 }
 
-const RELAY_PATHS = new Set([RELAY_PATH, RELAY_PATH.replace(/\/+$/, '')]);
-
-/** Answers an upgrade with a plain HTTP status and closes the socket. */
-function answer(socket: Duplex, status: string, body: string, extra = ''): void {
-  socket.on('error', () => {});
-  socket.once('finish', () => socket.destroy());
-  socket.end(
-    `HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: text/plain\r\n${extra}` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-  );
-}
 
 function frameBytes(data: RawData): Buffer {
   if (Array.isArray(data)) return Buffer.concat(data);
@@ -147,9 +137,8 @@ export function attachRelayEndpoint(server: Server, deps: RelayEndpointDeps): Re
   };
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const path = (req.url ?? '/').split('?')[0] ?? '/';
-    if (closing !== undefined || !RELAY_PATHS.has(path)) {
-      answer(socket, '404 Not Found', `not found: the relay websocket is at ${RELAY_PATH}\n`);
+    if (closing !== undefined) {
+      answer(socket, '503 Service Unavailable', 'the node is stopping\n');
       return;
     }
     const address = req.socket.remoteAddress ?? '?';
@@ -174,7 +163,7 @@ export function attachRelayEndpoint(server: Server, deps: RelayEndpointDeps): Re
     });
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
   };
-  server.on('upgrade', onUpgrade);
+  const unroute = routeUpgrade(server, [RELAY_PATH], onUpgrade);
 
   wss.on('connection', (ws: WebSocket, req: IncomingMessage) => {
     const peer = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;
@@ -244,7 +233,7 @@ export function attachRelayEndpoint(server: Server, deps: RelayEndpointDeps): Re
   return {
     close() {
       closing ??= (async () => {
-        server.off('upgrade', onUpgrade);
+        unroute();
         for (const ws of wss.clients) ws.terminate();
         await new Promise<void>((resolve) => wss.close(() => resolve()));
         await Promise.allSettled([...writes]);

@@ -51,13 +51,25 @@ export interface JobMoment {
   readonly finished: string | null;
 }
 
+/** A job whose status a store's write just set (or a job just created, pending). */
+export interface JobChange extends JobMoment {
+  readonly status: JobStatus;
+  readonly job_template_id: number | null;
+  readonly workflow_job_template_id: number | null;
+  readonly project_id: number | null;
+  readonly workflow_job_id: number | null;
+}
+
 /**
  * Told once of each job start (to running, with its started time) and each finish, by the store
  * whose guarded UPDATE made the change: however many writers race, a job is reported once.
+ * `changed` (the live output's status messages) hears of every status this store writes, jobs
+ * created included.
  */
 export interface JobObserver {
   started(job: JobMoment & { readonly started: string }): void;
   finished(job: JobMoment & { readonly status: FinishedStatus }): void;
+  changed?(job: JobChange): void;
 }
 
 /** Jobs by status, and when the oldest pending one was launched. */
@@ -104,7 +116,7 @@ const JOB_DEFAULTS = {
   elapsed: 0,
 } as const;
 
-const MOMENT_COLUMNS = 'id, type, status, created, started, finished';
+const MOMENT_COLUMNS = 'id, type, status, created, started, finished, job_template_id, workflow_job_template_id, project_id, workflow_job_id';
 
 export class ControlStore {
   readonly #sql: Sql;
@@ -186,8 +198,10 @@ export class ControlStore {
     return this.#list('workflow_job_templates', page);
   }
 
-  createJob(j: NewJob): Promise<Job> {
-    return this.#insert('jobs', { ...JOB_DEFAULTS, ...j });
+  async createJob(j: NewJob): Promise<Job> {
+    const job = await this.#insert<Job>('jobs', { ...JOB_DEFAULTS, ...j });
+    this.#observer?.changed?.(job);
+    return job;
   }
   job(id: number): Promise<Job | undefined> {
     return this.#byId('jobs', id);
@@ -241,12 +255,15 @@ export class ControlStore {
       ...(finishing ? FINISHED_STATUSES : []),
       ...(taskId === undefined ? [] : [taskId]),
     ];
-    if (this.#observer === undefined || !(finishing || starting)) return (await this.#sql.run(sql, params)) > 0;
-    const [moment] = await this.#sql.returning<JobMoment & { status: JobStatus }>(`${sql} RETURNING ${MOMENT_COLUMNS}`, params);
+    const told = finishing || starting || (changes.status !== undefined && this.#observer?.changed !== undefined);
+    if (this.#observer === undefined || !told) return (await this.#sql.run(sql, params)) > 0;
+    const [moment] = await this.#sql.returning<JobChange>(`${sql} RETURNING ${MOMENT_COLUMNS}`, params);
     if (moment === undefined) return false;
-    const { status, ...job } = moment;
-    if (isFinished(status)) this.#observer.finished({ ...job, status });
-    else if (job.started !== null) this.#observer.started({ ...job, started: job.started });
+    const { status } = moment;
+    if (isFinished(status)) {
+      if (finishing) this.#observer.finished({ ...moment, status });
+    } else if (starting && moment.started !== null) this.#observer.started({ ...moment, started: moment.started });
+    if (changes.status !== undefined) this.#observer.changed?.(moment);
     return true;
   }
 

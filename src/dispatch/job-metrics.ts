@@ -2,6 +2,7 @@
 // job: a dispatcher thread running it, a manager, a cancel from the API, the restart recovery.
 import type { Handles } from '../metrics/recorder.ts';
 import type { JobObserver } from '../control/store.ts';
+import { publishStatus, type Publisher } from '../live/status-publisher.ts';
 
 /** Seconds from one ISO time to another; undefined when either is missing or unreadable. */
 function secondsBetween(from: string | null, to: string | null): number | undefined {
@@ -25,4 +26,13 @@ export function jobMetrics(metrics: Handles<'dispatcher'>): JobObserver {
       if (ran !== undefined) metrics.jobDuration.labels(job.type).observe(ran);
     },
   };
+}
+
+/**
+ * What every ControlStore of a node observes: the job metrics above, and every status change
+ * published to live followers (websocket clients of any node) through `publisher`, a Redis
+ * connection of the node (its command connection, not a subscriber).
+ */
+export function jobObservers(metrics: Handles<'dispatcher'>, publisher: Publisher): JobObserver {
+  return { ...jobMetrics(metrics), changed: publishStatus(publisher) };
 }

@@ -69,7 +69,7 @@ export const WEB_METRICS = [
     key: 'connectionsRefused',
     service: 'web',
     name: 'overseer_connections_refused_total',
-    help: 'Connections a port of this node refused or closed, by port and reason: over its connection cap, headers or body too slow (timeout), malformed HTTP, a body still coming after a refusal, relay websockets over the per-address or total cap.',
+    help: 'Connections a port of this node refused or closed, by port and reason: over its connection cap, headers or body too slow (timeout), malformed HTTP, a body still coming after a refusal, relay websockets and live output websockets (/websocket/) over their per-address or total caps.',
     labels: [{ name: 'service', values: SERVICES }, { name: 'reason', values: CONNECTION_REFUSALS }],
   }),
   gauge({

@@ -8,7 +8,7 @@ import type { ServiceMetrics } from '../metrics/service-metrics.ts';
 import { ControlStore } from '../control/store.ts';
 import { nodeCapacity } from '../control/capacity.ts';
 import { TaskRunner, type RunnerSettings } from '../dispatch/task-runner.ts';
-import { jobMetrics } from '../dispatch/job-metrics.ts';
+import { jobObservers } from '../dispatch/job-metrics.ts';
 import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensurePrograms, findProgram } from '../system/programs.ts';
@@ -82,7 +82,7 @@ export const dispatcher: Service = {
       dataDir: c.data_dir,
       pool,
       // Jobs run here, and those failed at restart, are counted here.
-      store: new ControlStore(node.storage.sql, jobMetrics(metrics)),
+      store: new ControlStore(node.storage.sql, jobObservers(metrics, node.redis)),
       metrics,
       log,
       settings: runnerSettings(c),

@@ -1,6 +1,7 @@
 // The web service, in the supervisor's main thread: one port for the HTTP API, the node's own
-// metrics and the relay endpoint, and this node's part in the cluster (its snapshots out,
-// everyone's in). Its port answers from the first moment; the API once the node is up.
+// metrics, the relay endpoint and the live job output (/websocket/), and this node's part in the
+// cluster (its snapshots out, everyone's in). Its port answers from the first moment; the API once
+// the node is up.
 import type { ServiceMetrics } from '../metrics/service-metrics.ts';
 import { ServiceExposition, processMetricSources } from '../metrics/exposition.ts';
 import { ClusterNode } from '../cluster/cluster-node.ts';
@@ -8,8 +9,12 @@ import { ControlStore } from '../control/store.ts';
 import { nodeCapacity } from '../control/capacity.ts';
 import { projectRoots } from '../control/project-roots.ts';
 import { TaskQueue } from '../dispatch/task-queue.ts';
-import { jobMetrics } from '../dispatch/job-metrics.ts';
+import { jobObservers } from '../dispatch/job-metrics.ts';
 import { WebServer } from '../web/web-server.ts';
+import { LiveHub } from '../live/hub.ts';
+import { liveMetricsOf } from '../live/live-metrics.ts';
+import { offerLiveToRelay } from '../live/relay-side.ts';
+import { attachLiveEndpoint, refuseToken } from '../live/websocket-endpoint.ts';
 import type { Listener, Service } from './service.ts';
 
 /** The web port's listener: the fastify server behind it. */
@@ -49,10 +54,20 @@ export const web: Service<WebListener> = {
       log,
     });
     const tasks = new TaskQueue(redis, c.node_name);
+    // The live job output: its hub follows this node's Redis (and, in relay mode, the peers).
+    const hub = new LiveHub({
+      redisUrl: node.redisUrl,
+      metrics: liveMetricsOf(node.metrics.websockets as ServiceMetrics<'websockets'>),
+      log: log.child({ service: 'web' }),
+      refuseToken: (token) => refuseToken(webServer.access, token),
+    });
+    offerLiveToRelay(webServer.server, hub);
+    const live = attachLiveEndpoint(webServer.server, { hub, hosts: webServer.hosts, access: webServer.access, refused: webServer.refused, log: log.child({ service: 'web' }) });
+    node.defer('live output', () => live.close());
     webServer.ready({
       control: {
         // A job the API cancels before it runs is counted in the dispatcher's job metrics.
-        store: new ControlStore(node.storage.sql, jobMetrics((node.metrics.dispatcher as ServiceMetrics<'dispatcher'>).localRecorder('api').metrics)),
+        store: new ControlStore(node.storage.sql, jobObservers((node.metrics.dispatcher as ServiceMetrics<'dispatcher'>).localRecorder('api').metrics, redis)),
         submit: (name, args, options) => tasks.submit(name, args, options),
         publish: (channel, message) => redis.publish(channel, message),
         // services.dispatcher.capacity applies live (config reload).

@@ -3,6 +3,8 @@
 import type { ThreadSettings } from '../task-messages.ts';
 import type { Config } from '../config/schema.ts';
 import { layoutOf } from '../metrics/layout.ts';
+import type { ServiceMetrics } from '../metrics/service-metrics.ts';
+import { liveMetricsOf } from '../live/live-metrics.ts';
 import type { Service } from './service.ts';
 
 /** What the websockets (relay) thread needs to know (piscina workerData of its pool). */
@@ -30,7 +32,8 @@ export const websockets: Service = {
     node.onReload(async (changed) => {
       if (!changed.has('cluster.peers')) return;
       await pool.close(node.config.shutdown_timeout_ms);
-      node.metrics.websockets.relayout(layoutOf('websockets', node.config.cluster.peers.map((p) => p.name)));
+      // The live output's region (web port clients, main thread) is laid out anew with the relay's.
+      liveMetricsOf(node.metrics.websockets as ServiceMetrics<'websockets'>).relayout(layoutOf('websockets', node.config.cluster.peers.map((p) => p.name)));
       pool = await start();
     });
   },

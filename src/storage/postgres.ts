@@ -38,6 +38,8 @@ const COPY_EVENTS = `COPY overseer_events_in (n, ${EVENT_COLUMNS}) FROM STDIN`;
 const INSERT_EVENTS = `INSERT INTO job_events (${EVENT_COLUMNS})
   SELECT ${EVENT_COLUMNS} FROM overseer_events_in ORDER BY n
   ON CONFLICT (job_id, uuid) DO NOTHING`;
+/** The same, saying which events it stored (for the live output). */
+const INSERT_EVENTS_RETURNING = `${INSERT_EVENTS} RETURNING id, job_id, uuid`;
 
 const UPSERT_SUMMARIES = `INSERT INTO job_host_summaries (job_id, host_name, ok, changed, failures, dark, skipped, rescued, ignored, processed, failed)
   SELECT * FROM unnest($1::bigint[], $2::text[], $3::integer[], $4::integer[], $5::integer[], $6::integer[], $7::integer[],
@@ -83,6 +85,17 @@ function copyText(events: readonly EventRow[]): string {
     out += `${n}\t${e.job_id}\t${copyField(e.uuid)}\t${e.counter}\t${copyField(e.event)}\t${copyField(e.event_data)}\t${copyField(e.stdout)}\t${e.start_line}\t${e.end_line}\t${copyField(e.created)}\t${copyField(e.modified)}\t${copyField(e.host_name)}\t${copyField(e.task)}\t${copyField(e.play)}\t${copyField(e.role)}\t${e.changed}\t${e.failed}\t${copyField(e.parent_uuid)}\n`;
   });
   return out;
+}
+
+/** The new id of each event of a batch, from what INSERT ... RETURNING gave; null for one already stored (or a later copy in the batch). */
+function idsByIndex(events: readonly EventRow[], rows: readonly { id: number; job_id: number; uuid: string }[]): (number | null)[] {
+  const byKey = new Map(rows.map((r) => [`${r.job_id}\0${r.uuid}`, r.id]));
+  return events.map((e) => {
+    const key = `${e.job_id}\0${e.uuid}`;
+    const id = byKey.get(key);
+    byKey.delete(key); // the first copy in the batch is the one stored
+    return id ?? null;
+  });
 }
 
 /** Keeps the last row per key: a multi-row upsert may not touch one row twice. */
@@ -201,11 +214,16 @@ export class PostgresStorage implements Storage {
     if (events.length + summaries.length + ends.length === 0) return { inserted: 0, duplicates: 0 };
     return this.#transaction(async (client) => {
       let inserted = 0;
+      let ids: (number | null)[] | undefined;
       if (events.length > 0) {
         // The insert trigger adds the events stored (not the duplicates) to job_event_counts.
         await pipeline(Readable.from([copyText(events)]), client.query(copyFrom(COPY_EVENTS)));
         // Named: each connection parses and plans the statement once.
-        inserted = (await client.query({ name: 'overseer_insert_events', text: INSERT_EVENTS })).rowCount ?? 0;
+        if (batch.withIds) {
+          const r = await client.query<{ id: number; job_id: number; uuid: string }>({ name: 'overseer_insert_events_ids', text: INSERT_EVENTS_RETURNING });
+          inserted = r.rowCount ?? 0;
+          ids = idsByIndex(events, r.rows);
+        } else inserted = (await client.query({ name: 'overseer_insert_events', text: INSERT_EVENTS })).rowCount ?? 0;
       }
       if (summaries.length > 0) {
         const columns = [
@@ -220,7 +238,7 @@ export class PostgresStorage implements Storage {
         const columns = [ends.map((s) => s.job_id), ends.map((s) => s.final_counter)];
         await client.query({ name: 'overseer_upsert_ends', text: UPSERT_ENDS, values: columns });
       }
-      return { inserted, duplicates: events.length - inserted };
+      return { inserted, duplicates: events.length - inserted, ...(batch.withIds ? { ids: ids ?? [] } : {}) };
     });
   }
 

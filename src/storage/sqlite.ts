@@ -150,12 +150,13 @@ export class SqliteStorage implements Storage {
       );
       let inserted = 0;
       const counted = new Map<number, number>(); // events stored now, by job
+      const ids: (number | null)[] = [];
       for (const e of batch.events) {
-        const added = Number(
-          insert.run(e.job_id, e.uuid, e.counter, e.event, e.event_data, e.stdout, e.start_line, e.end_line, e.created, e.modified, e.host_name, e.task, e.play, e.role, e.changed ? 1 : 0, e.failed ? 1 : 0, e.parent_uuid).changes,
-        );
+        const r = insert.run(e.job_id, e.uuid, e.counter, e.event, e.event_data, e.stdout, e.start_line, e.end_line, e.created, e.modified, e.host_name, e.task, e.play, e.role, e.changed ? 1 : 0, e.failed ? 1 : 0, e.parent_uuid);
+        const added = Number(r.changes);
         inserted += added;
         if (added > 0) counted.set(e.job_id, (counted.get(e.job_id) ?? 0) + 1);
+        if (batch.withIds) ids.push(added > 0 ? Number(r.lastInsertRowid) : null);
       }
       const summary = this.#stmt(
         `INSERT INTO job_host_summaries (job_id, host_name, ok, changed, failures, dark, skipped, rescued, ignored, processed, failed)
@@ -172,7 +173,7 @@ export class SqliteStorage implements Storage {
       );
       for (const s of batch.streamEnds) end.run(s.job_id, s.final_counter);
       this.#addToCounts(counted);
-      return { inserted, duplicates: batch.events.length - inserted };
+      return { inserted, duplicates: batch.events.length - inserted, ...(batch.withIds ? { ids } : {}) };
     });
   }
 

@@ -62,6 +62,8 @@ export interface Batch {
   readonly events: readonly EventRow[];
   readonly hostSummaries: readonly HostSummaryRow[];
   readonly streamEnds: readonly StreamEnd[];
+  /** Also return the ids of the events stored now (the live output needs them; costs a RETURNING on PostgreSQL). */
+  readonly withIds?: boolean;
 }
 
 export interface SaveResult {
@@ -69,6 +71,8 @@ export interface SaveResult {
   readonly inserted: number;
   /** Events already stored (same job_id and uuid), ignored. */
   readonly duplicates: number;
+  /** Asked for with withIds: each event's new id, by its index in the batch; null for one already stored. */
+  readonly ids?: readonly (number | null)[];
 }
 
 /** The state of one job's event stream. */

@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import { throttledWarn, type Logger } from '../logger.ts';
 
 /** Why a port refused or closed a connection. */
-export const CONNECTION_REFUSALS = ['max_connections', 'per_address', 'timeout', 'malformed', 'body_after_refusal', 'relay_address', 'relay_total'] as const;
+export const CONNECTION_REFUSALS = ['max_connections', 'per_address', 'timeout', 'malformed', 'body_after_refusal', 'relay_address', 'relay_total', 'websocket_address', 'websocket_total'] as const;
 export type ConnectionRefusal = (typeof CONNECTION_REFUSALS)[number];
 
 /** Longer than Prometheus' idle connection reuse (an idle keep-alive connection is not subject to the header timeout). */

@@ -1,5 +1,6 @@
 // The web service's port: one fastify server for the page at /, GET /metrics, the probes, the API
-// under /api/v2 and (on its node:http server's 'upgrade', outside fastify) the relay websocket.
+// under /api/v2 and (on its node:http server's 'upgrade', outside fastify, routed by path in
+// src/live/upgrade-router.ts) the relay websocket and the live job output's /websocket/.
 // It is bound before the node's services start and answers from then on; the API once ready().
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -143,7 +144,17 @@ export class WebServer {
     return this.#refused;
   }
 
-  /** The node:http server under fastify: the relay endpoint listens for upgrades on it. */
+  /** The names this port answers to (the live output's websocket checks its upgrades' Host and Origin as the API's). */
+  get hosts(): AllowedHosts {
+    return this.#hosts;
+  }
+
+  /** Who may use the API now (the tokens; a config reload changes them): the live output's websocket takes the same. */
+  get access(): Access {
+    return this.#access;
+  }
+
+  /** The node:http server under fastify: the relay and live output endpoints take its websocket upgrades (src/live/upgrade-router.ts). */
   get server(): Server {
     return this.#app.server;
   }

@@ -7,6 +7,7 @@ import type { DeadLetter, EventQueue } from '../../src/redis/event-queue.ts';
 import type { EventRow, HostSummaryRow, Storage, StreamEnd } from '../../src/storage/storage.ts';
 import { parseEvent } from './parse.ts';
 import type { DeadReason } from '../../src/redis/event-queue.ts';
+import type { Followed, LiveOutput } from './live-output.ts';
 
 /** How long an idle receiver blocks on the queue before looking at its stop signal again. */
 const IDLE_WAIT_MS = 500;
@@ -22,6 +23,8 @@ export interface ReceiverOptions {
   readonly batchBytes: number;
   readonly bufferMs: number;
   readonly maxEventBytes: number;
+  /** Sends saved events on to live followers (websocket clients); none in tests that do not need it. */
+  readonly live?: LiveOutput;
 }
 
 interface Parsed {
@@ -133,12 +136,17 @@ export class Receiver {
     const { storage, metrics, log } = this.#o;
     const now = new Date().toISOString();
     const b = this.#parse(now);
+    const followed: Followed = this.#o.live === undefined ? { jobs: new Set(), summaries: false } : await this.#o.live.followed([...new Set(b.events.map((e) => e.job_id))]);
+    const withIds = followed.jobs.size > 0;
     const started = performance.now();
     let inserted = 0;
     let duplicates = 0;
     let saved: number[] = []; // indexes of events now in the database
+    let ids: (number | null)[] | undefined; // asked for only when someone follows the batch's jobs
     try {
-      ({ inserted, duplicates } = await storage.saveBatch({ events: b.events, hostSummaries: b.summaries.flat(), streamEnds: b.ends }));
+      const r = await storage.saveBatch({ events: b.events, hostSummaries: b.summaries.flat(), streamEnds: b.ends, withIds });
+      ({ inserted, duplicates } = r);
+      ids = r.ids === undefined ? undefined : [...r.ids];
       saved = b.events.map((_, i) => i);
       if (b.events.length > 0) metrics.batchSize.observe(b.events.length);
     } catch (err) {
@@ -148,11 +156,13 @@ export class Receiver {
       await this.#databaseAnswers(err);
       // One bad event must not keep the others out: save them one by one, dead-letter what still fails.
       log.warn({ err, events: b.events.length }, 'batch insert failed; saving events one by one');
+      ids = withIds ? b.events.map(() => null) : undefined;
       for (let i = 0; i < b.events.length; i++) {
         try {
-          const r = await storage.saveBatch({ events: [b.events[i] as EventRow], hostSummaries: b.summaries[i] ?? [], streamEnds: [] });
+          const r = await storage.saveBatch({ events: [b.events[i] as EventRow], hostSummaries: b.summaries[i] ?? [], streamEnds: [], withIds });
           inserted += r.inserted;
           duplicates += r.duplicates;
+          if (ids !== undefined) ids[i] = r.ids?.[0] ?? null;
           saved.push(i);
         } catch (one) {
           await this.#databaseAnswers(one);
@@ -167,6 +177,7 @@ export class Receiver {
 
     const jobs = [...new Set([...b.events.map((e) => e.job_id), ...b.ends.map((e) => e.job_id)])];
     const completed = await storage.completeStreams(jobs);
+    void this.#o.live?.publish(followed, b.events, ids, completed);
 
     const savedAt = Date.now();
     let lagSum = 0;
