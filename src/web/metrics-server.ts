@@ -22,20 +22,10 @@ export function bindProblem(service: string, bind: string, port: number, err: No
   }
 }
 
-/** What GET /metrics answers: every family, Prometheus text or OpenMetrics by Accept; 500 when collecting fails. */
-export async function renderMetrics(exposition: ServiceExposition, accept: string | undefined, log: Logger): Promise<{ status: 200 | 500; contentType: string; body: string }> {
-  try {
-    return { status: 200 as const, ...(await exposition.render(accept)) };
-  } catch (err) {
-    log.error({ err }, 'metrics collection failed');
-    return { status: 500 as const, contentType: 'text/plain', body: 'metrics collection failed\n' };
-  }
-}
-
 const FAILED = Buffer.from('metrics collection failed\n');
 const noRelease = () => {};
 
-/** renderMetrics() as pooled bytes, released once the response is written (see buffer-pool.ts). */
+/** renderMetrics() as pooled bytes: release() once the response is written (see buffer-pool.ts). */
 async function renderBytes(exposition: ServiceExposition, accept: string | undefined, log: Logger): Promise<{ status: 200 | 500; contentType: string; body: Buffer; release(): void }> {
   try {
     const { contentType, body, release } = await exposition.renderBytes(accept);
@@ -44,6 +34,19 @@ async function renderBytes(exposition: ServiceExposition, accept: string | undef
     log.error({ err }, 'metrics collection failed');
     return { status: 500, contentType: 'text/plain', body: FAILED, release: noRelease };
   }
+}
+
+/**
+ * What GET /metrics answers: every family, Prometheus text or OpenMetrics by Accept; 500 when
+ * collecting fails. The body is bytes of its own (copied out of the pool: the caller, the web port,
+ * cannot say when they are written), never a string: no text to encode at each scrape.
+ */
+export async function renderMetrics(exposition: ServiceExposition, accept: string | undefined, log: Logger): Promise<{ status: 200 | 500; contentType: string; body: Buffer }> {
+  const { status, contentType, body, release } = await renderBytes(exposition, accept, log);
+  const own = Buffer.allocUnsafeSlow(body.length);
+  body.copy(own);
+  release();
+  return { status, contentType, body: own };
 }
 
 /**
