@@ -1,4 +1,4 @@
-// The three scrape designs, each started with n threads or processes in a mode and serving
+// The scrape designs, each started with n threads or processes in a mode and serving
 // GET /metrics on a free loopback port. Each start either resolves with something to close, or
 // stops whatever it had started and rejects.
 import type { Server } from 'node:http';
@@ -38,6 +38,17 @@ interface Port {
 export function startOurs(n: number, mode: Mode): Promise<Running> {
   return startOursOn(n, mode, 'ours', async (exposition) => {
     const server = await listen(createMetricsServer(exposition, createLogger('silent')), '127.0.0.1', 0);
+    return { server, close: () => closeServer(server) };
+  });
+}
+
+/**
+ * (a'') Ours as it was before the kept-text renderer: the same pool and regions, the text written by
+ * prom-client's registries at each scrape and sent as a string (what every metrics port did until then).
+ */
+export function startOursPromText(n: number, mode: Mode): Promise<Running> {
+  return startOursOn(n, mode, 'prom-client text', async (exposition) => {
+    const server = await serveMetrics(() => exposition.renderWithPromClient(undefined));
     return { server, close: () => closeServer(server) };
   });
 }

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Agent, get as httpGet } from 'node:http';
 import { PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
+import { countAllocation } from './alloc.ts';
 
 /**
  * Polls check until it returns something other than undefined/false; throws after timeoutMs naming
@@ -35,13 +36,17 @@ export async function withTimeout<T>(what: string, p: Promise<T>, ms: number): P
   }
 }
 
+/** A response body: text, or the bytes as received (checked without decoding them). */
+type Body = string | Buffer;
+
 /** The value of an unlabelled sample in Prometheus text, or undefined. */
-export function sampleValue(body: string, name: string): number | undefined {
-  const at = body.startsWith(`${name} `) ? 0 : body.indexOf(`\n${name} `);
+export function sampleValue(body: Body, name: string): number | undefined {
+  const at = body.indexOf(`${name} `) === 0 ? 0 : body.indexOf(`\n${name} `);
   if (at < 0) return undefined;
   const from = at === 0 ? name.length + 1 : at + name.length + 2;
   const end = body.indexOf('\n', from);
-  return Number(body.slice(from, end < 0 ? undefined : end));
+  const to = end < 0 ? body.length : end;
+  return Number(typeof body === 'string' ? body.slice(from, to) : body.toString('latin1', from, to));
 }
 
 /** What a valid response looks like. */
@@ -53,7 +58,7 @@ export interface Expect {
 }
 
 /** Why a scrape response is not what every design must serve, or undefined when it is. */
-export function problemWith(status: number, body: string, expect: Expect): string | undefined {
+export function problemWith(status: number, body: Body, expect: Expect): string | undefined {
   if (status !== 200) return `status ${status}`;
   let families = 0;
   for (let at = body.indexOf('# TYPE '); at >= 0; at = body.indexOf('# TYPE ', at + 7)) families++;
@@ -82,6 +87,8 @@ export interface Timings {
   readonly cut: boolean;
   /** GC pauses of this (the scraping and, for ours, the serving) process during the timed requests. */
   readonly gc: { readonly count: number; readonly maxMs: number; readonly totalMs: number };
+  /** Bytes this process's heap allocated per timed request (the client's share included). */
+  readonly allocated: number;
 }
 
 /** Nearest-rank percentile of sorted values. */
@@ -90,25 +97,37 @@ export function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number;
 }
 
-/** A keep-alive HTTP/1.1 client with one connection; get() resolves with status and body. */
+/**
+ * A keep-alive HTTP/1.1 client with one connection; get() resolves with status and body as text,
+ * getBytes() with the body as received: one Buffer, no string, so that the client's own garbage
+ * (it runs in the process it measures) stays small.
+ */
 export function keepAliveClient(port: number, timeoutMs = 10_000) {
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   let fresh = 0;
-  const get = (path: string) =>
-    new Promise<{ status: number; body: string }>((resolve, reject) => {
+  const getBytes = (path: string) =>
+    new Promise<{ status: number; body: Buffer }>((resolve, reject) => {
       const req = httpGet({ host: '127.0.0.1', port, path, agent, timeout: timeoutMs }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (body += chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        const chunks: Buffer[] = [];
+        let length = 0;
+        res.on('data', (chunk: Buffer) => {
+          chunks.push(chunk);
+          length += chunk.length;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, length) }));
         res.on('error', reject);
       });
       if (!req.reusedSocket) fresh++;
       req.on('timeout', () => req.destroy(new Error(`GET ${path} on port ${port}: no answer within ${timeoutMs} ms`)));
       req.on('error', reject);
     });
+  const get = async (path: string) => {
+    const { status, body } = await getBytes(path);
+    return { status, body: body.toString() };
+  };
   return {
     get,
+    getBytes,
     /** Requests that opened a connection rather than reusing the kept-alive one. */
     get connections() {
       return fresh;
@@ -127,7 +146,7 @@ export async function measureScrapes(port: number, plan: Plan, expect: Expect): 
   const client = keepAliveClient(port);
   const one = async (): Promise<number> => {
     const t0 = performance.now();
-    const { status, body } = await client.get('/metrics');
+    const { status, body } = await client.getBytes('/metrics');
     const ms = performance.now() - t0;
     const problem = problemWith(status, body, expect);
     if (problem !== undefined) throw new Error(`bad scrape response on port ${port}: ${problem}`);
@@ -141,6 +160,8 @@ export async function measureScrapes(port: number, plan: Plan, expect: Expect): 
     const gcs: PerformanceEntry[] = [];
     const observer = new PerformanceObserver((list) => gcs.push(...list.getEntries()));
     observer.observe({ entryTypes: ['gc'] });
+    const counting = countAllocation();
+    let allocated = 0;
     const start = performance.now();
     const end = start + plan.maxMs;
     let cut = false;
@@ -153,6 +174,7 @@ export async function measureScrapes(port: number, plan: Plan, expect: Expect): 
         ms.push(await one());
       }
     } finally {
+      allocated = counting.stop().bytes / Math.max(1, ms.length);
       gcs.push(...observer.takeRecords());
       observer.disconnect();
     }
@@ -161,7 +183,7 @@ export async function measureScrapes(port: number, plan: Plan, expect: Expect): 
     const gc = { count: pauses.length, maxMs: Math.max(0, ...pauses), totalMs: pauses.reduce((a, b) => a + b, 0) };
     if (client.connections !== opened) throw new Error(`port ${port}: ${client.connections - opened} timed requests opened a new connection; keep-alive failed`);
     ms.sort((a, b) => a - b);
-    return { ms, p50: percentile(ms, 50), p99: percentile(ms, 99), cut, gc };
+    return { ms, p50: percentile(ms, 50), p99: percentile(ms, 99), cut, gc, allocated };
   } finally {
     client.close();
   }
