@@ -1,17 +1,25 @@
 // `npm run status -- --config FILE` (or --url): a terminal summary of the cluster, as any node's
 // web port sees it (/api/v2/metrics/?format=json and /api/v2/instances/), a table per node, and
 // advice where the numbers call for it. Rates come from two readings one snapshot apart.
+// With --follow JOB it prints that job's output as it runs instead (follow.ts).
 import { availableParallelism } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import { nodeStatuses, snapshotTime, valueOf, type InstanceJson, type NodeStatus, type Reading } from './cluster-status.ts';
 import { statusAdvice } from './status-advice.ts';
 import { CommandError, EXIT, UsageError, commandConfig, count, parseCommandLine, progressLine, runCommand, wholeNumber } from './command-line.ts';
+import { findJob, getJson } from './follow-api.ts';
+import { JobFollower } from './follow.ts';
 
-const USAGE = `usage: npm run status -- [--config FILE | --url http://HOST:PORT] [--token T] [--cpus N]
+const USAGE = `usage: npm run status -- [--config FILE | --url http://HOST:PORT] [--token T] [--cpus N | --follow JOB]
   --config FILE   the node's config file (or env OVERSEER_CONFIG): its web port, bind and first token
   --url URL       a node's web port instead (any node of the cluster answers for all)
   --token T       API token (or env OVERSEER_API_TOKEN); with --config, services.web.tokens[0]
-  --cpus N        CPUs of the node's machine, for the CPU advice (default: this machine's, when the node is local)`;
+  --cpus N        CPUs of the node's machine, for the CPU advice (default: this machine's, when the node is local)
+  --follow JOB    print job JOB's output (a job or project update; a workflow job: its status) as it
+                  runs, live through the node's /websocket/, each line once and in order, as
+                  /api/v2/jobs/JOB/stdout/?format=txt has it; notes and the final status go to stderr
+exit codes: 0 done (with --follow: the job was successful); 1 the node cannot be reached, refuses the
+  token, or has no job JOB; 2 bad arguments; with --follow, how the job ended: 3 failed, 4 error, 5 canceled`;
 
 const LOCAL = /^(localhost|127\.[\d.]+|\[::1\])$/;
 /** The longest wait for the second reading, in snapshot intervals. */
@@ -21,19 +29,6 @@ const WAIT_INTERVALS = 3;
 function configUrl(bind: string, port: number): string {
   const host = bind === '0.0.0.0' ? '127.0.0.1' : bind === '::' ? '[::1]' : bind.includes(':') ? `[${bind}]` : bind;
   return `http://${host}:${port}`;
-}
-
-async function getJson<T>(base: string, path: string, token: string | undefined): Promise<T> {
-  let res: Response;
-  try {
-    res = await fetch(new URL(path, base), { headers: token === undefined ? {} : { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(10_000) });
-  } catch (err) {
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    throw new CommandError(`cannot reach the node at ${base} (${cause?.code ?? cause?.message ?? (err as Error).message}): is it running, and is that its web port?`);
-  }
-  if (res.status === 401) throw new CommandError(`the node at ${base} wants a token (401): give --token T or OVERSEER_API_TOKEN`);
-  if (!res.ok) throw new CommandError(`the node at ${base} answered ${path} with ${res.status}: ${(await res.text()).slice(0, 200)}`);
-  return (await res.json()) as T;
 }
 
 const num = (v: number | null, digits = 0): string => (v === null ? '–' : digits === 0 ? count(Math.round(v)) : v.toFixed(digits));
@@ -60,13 +55,22 @@ export function nodeTable(n: NodeStatus, cpus: number | undefined): string {
   return [`node ${n.name}`, ...rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`)].join('\n');
 }
 
+/** --follow: the job's output until it ends; the exit code says how it ended. */
+async function followJob(base: string, token: string | undefined, id: number): Promise<number> {
+  const found = await findJob(base, id, token);
+  if (found === undefined) throw new CommandError(`the node at ${base} has no job ${id} (no job, project update or workflow job has that id)`);
+  return new JobFollower({ base, token, kind: found.kind, job: found.job, out: process.stdout, err: process.stderr }).run();
+}
+
 async function main(): Promise<number> {
-  const args = parseCommandLine(process.argv.slice(2), { config: { type: 'string' }, url: { type: 'string' }, token: { type: 'string' }, cpus: { type: 'string' } });
+  const args = parseCommandLine(process.argv.slice(2), { config: { type: 'string' }, url: { type: 'string' }, token: { type: 'string' }, cpus: { type: 'string' }, follow: { type: 'string' } });
   if (args.help) {
     process.stdout.write(`${USAGE}\n`);
     return EXIT.ok;
   }
   if (args.config !== undefined && args.url !== undefined) throw new UsageError('give --config FILE or --url URL, not both');
+  if (args.follow !== undefined && args.cpus !== undefined) throw new UsageError('--cpus is for the cluster summary, not --follow');
+  const follow = args.follow === undefined ? undefined : wholeNumber('follow', args.follow, 1, 2_147_483_647, 'a job id');
   let base: string;
   let token = args.token ?? process.env.OVERSEER_API_TOKEN;
   if (args.url !== undefined) {
@@ -83,6 +87,7 @@ async function main(): Promise<number> {
     base = configUrl(config.services.web.bind, config.services.web.port);
     token ??= config.services.web.tokens[0];
   }
+  if (follow !== undefined) return followJob(base, token, follow);
   const cpus = args.cpus !== undefined ? wholeNumber('cpus', args.cpus, 1, 4096, 'a CPU count') : LOCAL.test(new URL(base).hostname) ? availableParallelism() : undefined;
 
   const read = () => getJson<Reading>(base, '/api/v2/metrics/?format=json', token);
