@@ -1,7 +1,8 @@
 // The websockets service thread: relays this node's metric snapshots to its peers (cluster.mode
 // relay). It listens on the local Redis for the snapshots the supervisor announces, signs each of
 // this node's own and sends it over one websocket per peer to the peer's web service, which
-// stores it in the peer's Redis (src/web/relay-endpoint.ts).
+// stores it in the peer's Redis (src/cluster/relay-endpoint.ts). On the same websockets it relays
+// the live job output of this node's jobs that each peer's clients follow (src/live/relay-live.ts).
 import { once } from 'node:events';
 import { threadId, workerData } from 'node:worker_threads';
 import { WebSocket } from 'undici';
@@ -12,8 +13,10 @@ import type { RelaySettings } from '../src/services/websockets.ts';
 import { createRedis } from '../src/redis/connect.ts';
 import { createLogger, followLevel, type Logger } from '../src/logger.ts';
 import { SNAPSHOT_CHANNEL } from '../src/cluster/snapshot.ts';
-import { MAX_FRAME_BYTES, RELAY_PATH, signFrame } from '../src/cluster/relay-protocol.ts';
+import { LIVE_MAGIC, MAX_FRAME_BYTES, RELAY_PATH, signFrame, signLiveFrame, verifyLiveFrame } from '../src/cluster/relay-protocol.ts';
 import type { Handles } from '../src/metrics/recorder.ts';
+import { HELLO, channelsOf, decodeWatch } from '../src/live/relay-live.ts';
+import { LiveForwarder, type LiveLink } from '../src/live/relay-forwarder.ts';
 
 const settings = workerData as RelaySettings;
 const peerNames = settings.peers.map((p) => p.name);
@@ -29,6 +32,8 @@ const RECONNECT_MAX_MS = 30_000;
 const JITTER = 0.2;
 /** A socket with more than this waiting to be sent gets no more snapshots until it drains. */
 const MAX_BUFFERED_BYTES = 1024 * 1024;
+/** The live output may burst (a batch of events): it is dropped past this much waiting to be sent. */
+const MAX_LIVE_BUFFERED_BYTES = 8 * 1024 * 1024;
 /** Repeated warnings about one peer (refusals, failed connections) are logged at most this often. */
 const WARN_EVERY_MS = 60_000;
 /** On stop, how long to wait for the peers to answer the closing handshake. */
@@ -46,9 +51,14 @@ export function relayUrl(peerUrl: string): string {
 }
 
 /** One peer: its websocket, kept open with reconnection and backoff. */
-class PeerLink {
+class PeerLink implements LiveLink {
   readonly name: string;
   readonly url: string;
+  /** The live channels the peer's clients follow (its last watch message; none while disconnected). */
+  channels: ReadonlySet<string> = new Set();
+  /** Called when `channels` changes. */
+  onWatch: () => void = () => {};
+  #watchAt = -Infinity;
   readonly #metrics: Handles<'websockets'>;
   readonly #log: Logger;
   #ws: WebSocket | undefined;
@@ -91,6 +101,8 @@ class PeerLink {
       this.#failures = 0;
       this.#metrics.relayConnected.labels(this.name).set(1);
       this.#log.info({ url: this.url, reconnection: this.#lost }, 'relay peer connected');
+      // The peer answers with what its clients follow (src/live/relay-peer.ts).
+      ws.send(signLiveFrame(settings.secret, settings.nodeName, HELLO));
       this.#failedSince = 0;
       this.#failLoggedAt = -Infinity;
     });
@@ -104,6 +116,7 @@ class PeerLink {
       if (this.#ws !== ws) return;
       this.#ws = undefined;
       this.#metrics.relayConnected.labels(this.name).set(0);
+      this.#setWatch(new Set(), -Infinity);
       if (this.#closed) return;
       if (opened) {
         this.#log.warn({ code: ev.code, reason: ev.reason || undefined, error: error || undefined }, 'relay peer connection lost');
@@ -127,6 +140,23 @@ class PeerLink {
     this.#metrics.relayBytes.labels(this.name).inc(bytes);
   }
 
+  /** Signs and sends one live output body, unless the peer is not connected or is backed up. */
+  sendLive(body: string): void {
+    const ws = this.#ws;
+    if (ws === undefined || ws.readyState !== WebSocket.OPEN || ws.bufferedAmount > MAX_LIVE_BUFFERED_BYTES) {
+      this.#metrics.relayLiveDropped.labels(this.name).inc();
+      return;
+    }
+    const frame = signLiveFrame(settings.secret, settings.nodeName, body);
+    ws.send(frame);
+    this.#metrics.relayLiveMessages.labels(this.name).inc();
+    this.#metrics.relayBytes.labels(this.name).inc(Buffer.byteLength(frame));
+  }
+
+  dropLive(n: number): void {
+    this.#metrics.relayLiveDropped.labels(this.name).inc(n);
+  }
+
   /** Closes the socket and stops reconnecting; resolves when it has closed (or after a while). */
   async close(): Promise<void> {
     this.#closed = true;
@@ -141,8 +171,31 @@ class PeerLink {
     await closed;
   }
 
-  /** What the peer sent back: only refusals are expected. */
+  /** A watch message from the peer (signed with the cluster secret, in order): the channels to follow for it. */
+  #watch(text: string): void {
+    const v = verifyLiveFrame(settings.secret, Buffer.from(text));
+    const watch = 'message' in v && v.message.node === this.name ? decodeWatch(v.message.snapshot) : undefined;
+    if (watch === undefined || !('message' in v)) {
+      this.#log.debug({ answer: text.slice(0, 200) }, 'unusable live frame from relay peer');
+      return;
+    }
+    if (v.message.ts < this.#watchAt) return; // an older one, replayed
+    this.#setWatch(new Set(channelsOf(watch)), v.message.ts);
+  }
+
+  #setWatch(channels: ReadonlySet<string>, at: number): void {
+    this.#watchAt = at;
+    const same = channels.size === this.channels.size && [...channels].every((c) => this.channels.has(c));
+    this.channels = channels;
+    if (!same) this.onWatch();
+  }
+
+  /** What the peer sent back: refusals, and what its clients follow. */
   #answer(text: string): void {
+    if (text.startsWith(LIVE_MAGIC)) {
+      this.#watch(text);
+      return;
+    }
     let rejected: unknown;
     try {
       rejected = (JSON.parse(text) as { rejected?: unknown }).rejected;
@@ -209,15 +262,22 @@ export async function loop(task: LoopTask): Promise<void> {
   const links = settings.peers.map((p) => new PeerLink(p.name, relayUrl(p.url), metrics, slotLog));
   const subscriber = createRedis(settings.redisUrl, `overseer:relay:${task.slot}`, { maxRetriesPerRequest: null });
   let redisWarnedAt = -Infinity;
-  subscriber.on('error', (err: Error) => {
+  const redisWarn = (err: unknown) => {
     const now = Date.now();
     if (now - redisWarnedAt >= WARN_EVERY_MS) {
       redisWarnedAt = now;
       slotLog.warn({ err }, 'relay: redis subscriber connection error');
     }
-  });
-  // Runs for every snapshot the supervisor announces: nothing here waits on a peer.
+  };
+  subscriber.on('error', redisWarn);
+  const live = new LiveForwarder(subscriber, links, redisWarn);
+  for (const link of links) link.onWatch = () => live.update();
+  // Runs for every snapshot the supervisor announces and every live message followed: nothing here waits on a peer.
   subscriber.on('message', (channel: string, text: string) => {
+    if (live.has(channel)) {
+      live.forward(channel, text);
+      return;
+    }
     if (channel !== SNAPSHOT_CHANNEL || nodeOf(text) !== settings.nodeName) return;
     const frame = signFrame(settings.secret, settings.nodeName, text);
     const bytes = Buffer.byteLength(frame);

@@ -1,7 +1,9 @@
 // The receiving end of the relay (cluster.mode relay): peers open a websocket to RELAY_PATH on
 // this node's web port and send their snapshots, signed with the cluster secret. Each one that
 // checks out is stored in this node's Redis exactly as the peer stored it in its own, so that
-// /api/v2/metrics here answers for the whole cluster.
+// /api/v2/metrics here answers for the whole cluster. The same connection carries the live job
+// output (src/live/relay-peer.ts): this node says what its websocket clients follow, the peer
+// sends those live messages, signed likewise; they are refused and counted as snapshots are.
 //
 // Anyone who reaches the web port can open this websocket, so what a stranger costs is bounded:
 // connections per remote address and in all (refused at the upgrade), frames of MAX_FRAME_BYTES
@@ -13,13 +15,15 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import type { Redis } from 'ioredis';
-import { MAX_FRAME_BYTES, RELAY_PATH, verifyFrame, type RelayRefusal } from './relay-protocol.ts';
+import { MAX_FRAME_BYTES, RELAY_PATH, isLiveFrame, verifyFrame, type RelayRefusal } from './relay-protocol.ts';
 import { NODES_KEY, parseSnapshot, snapshotKey, snapshotTtlMs } from './snapshot.ts';
 import type { RejectReason } from './reject-reasons.ts';
 import type { Handles } from '../metrics/recorder.ts';
 import type { RefusalCounter } from '../web/connection-limits.ts';
 import { throttledWarn, type Logger } from '../logger.ts';
 import { answerUpgrade as answer, routeUpgrade } from '../live/upgrade-router.ts';
+import { LivePeer } from '../live/relay-peer.ts';
+import { liveSideOf } from '../live/relay-side.ts';
 
 /** Relay connections from one remote address at once (a peer needs one). */
 export const MAX_PER_ADDRESS = 4;
@@ -170,6 +174,8 @@ export function attachRelayEndpoint(server: Server, deps: RelayEndpointDeps): Re
     const connLog = log.child({ relay_peer: peer });
     connLog.info('relay connection opened');
     let inARow = 0;
+    // The live job output on the same connection (src/live/relay-peer.ts): the hub of this port, if any.
+    const live = new LivePeer(ws, { secret: deps.secret, nodeName: deps.nodeName, side: liveSideOf(server) });
 
     const refuse = (reason: RejectReason, detail: string, node: string | undefined) => {
       rejected(reason, detail, { relay_peer: peer, from_node: node });
@@ -206,7 +212,14 @@ export function attachRelayEndpoint(server: Server, deps: RelayEndpointDeps): Re
         refuse('malformed', 'binary frame; expected a text frame', undefined);
         return;
       }
-      const c = check(deps, frameBytes(data), Date.now());
+      const frame = frameBytes(data);
+      if (isLiveFrame(frame)) {
+        const refusal = live.receive(frame);
+        if (refusal === undefined) inARow = 0;
+        else refuse(refusal.reason, refusal.detail, refusal.node);
+        return;
+      }
+      const c = check(deps, frame, Date.now());
       if (!c.ok) {
         refuse(c.reason, c.detail, c.node);
         return;
@@ -227,7 +240,10 @@ export function attachRelayEndpoint(server: Server, deps: RelayEndpointDeps): Re
         ws.terminate();
       } else connLog.debug({ err }, 'relay connection error');
     });
-    ws.on('close', (code: number) => connLog.info({ code }, 'relay connection closed'));
+    ws.on('close', (code: number) => {
+      live.close();
+      connLog.info({ code }, 'relay connection closed');
+    });
   });
 
   return {

@@ -62,7 +62,7 @@ export const WEB_METRICS = [
     key: 'snapshotsRejected',
     service: 'web',
     name: 'overseer_cluster_snapshots_rejected_total',
-    help: 'Snapshots left out of /api/v2/metrics or refused by the relay endpoint, by reason.',
+    help: 'Snapshots left out of /api/v2/metrics or refused by the relay endpoint (and live output frames it refused), by reason.',
     labels: [{ name: 'reason', values: REJECT_REASONS }],
   }),
   counter({
