@@ -13,7 +13,7 @@ import { openWriteLock } from '../src/storage/write-lock.ts';
 import { ControlStore } from '../src/control/store.ts';
 import { TaskQueue } from '../src/dispatch/task-queue.ts';
 import { withClusterLock } from '../src/dispatch/cluster-lock.ts';
-import { jobMetrics } from '../src/dispatch/job-metrics.ts';
+import { jobObservers } from '../src/dispatch/job-metrics.ts';
 import { cancelJob } from '../src/control/cancel.ts';
 import type { ManagerEnv } from '../src/control/manager-env.ts';
 import { runTaskManager } from '../src/control/task-manager.ts';
@@ -45,8 +45,8 @@ function connect(): Promise<Context> {
     redis.on('error', (err: Error) => log.warn({ err }, 'redis connection error'));
     await redis.connect();
     const storage = openStorage(settings.databaseUrl, settings.dataDir, { writeLock: openWriteLock(settings.sqliteLock) });
-    // Jobs this thread runs, and those its managers and cancels finish, are counted in its metrics.
-    return { redis, store: new ControlStore(storage.sql, jobMetrics(metrics)), queue: new TaskQueue(redis, settings.nodeName) };
+    // Jobs its managers and cancels start or finish are counted in its metrics, and their status changes published to live followers.
+    return { redis, store: new ControlStore(storage.sql, jobObservers(metrics, redis)), queue: new TaskQueue(redis, settings.nodeName) };
   })();
   context.catch(() => (context = undefined)); // the next task tries again
   return context;
