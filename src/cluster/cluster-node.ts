@@ -11,7 +11,8 @@ import type { ServiceMetrics } from '../metrics/service-metrics.ts';
 import type { Logger } from '../logger.ts';
 import type { RefusalCounter } from '../web/connection-limits.ts';
 import { attachRelayEndpoint } from './relay-endpoint.ts';
-import { ClusterReader, listInstances, type ClusterView, type Instance } from './cluster-view.ts';
+import { listInstances, type ClusterView, type Instance } from './cluster-view.ts';
+import { LiveClusterView } from './live-cluster-view.ts';
 import { SnapshotWriter } from './snapshot-writer.ts';
 
 export interface ClusterNodeOptions {
@@ -31,7 +32,7 @@ export interface ClusterNodeOptions {
 /** Snapshots out, everyone's snapshots in. */
 export class ClusterNode {
   readonly #o: ClusterNodeOptions;
-  readonly #reader: ClusterReader;
+  readonly #reader: LiveClusterView;
   readonly #writer: SnapshotWriter;
   readonly #rejectedSeen = new Map<string, string>();
   #relay: { close(): Promise<void> } | undefined;
@@ -39,7 +40,7 @@ export class ClusterNode {
   constructor(options: ClusterNodeOptions) {
     this.#o = options;
     const { config, redis, version, sources, own, log } = options;
-    this.#reader = new ClusterReader(redis);
+    this.#reader = new LiveClusterView({ redis, intervalMs: config.snapshot_interval_ms, log });
     this.#writer = new SnapshotWriter({ redis, node: config.node_name, version, intervalMs: config.snapshot_interval_ms, sources, metrics: own, log });
     own.snapshotInterval.set(config.snapshot_interval_ms / 1000);
     const info = [{ labels: { version, node: config.node_name }, value: 1 }];
@@ -59,6 +60,7 @@ export class ClusterNode {
       this.#relay = attachRelayEndpoint(webServer, { secret: config.cluster.secret, nodeName: config.node_name, redis, metrics: own, refused, log: log.child({ service: 'web' }) });
     }
     this.#writer.start();
+    this.#reader.start();
   }
 
   /** Every snapshot in Redis now; each rejected one is counted and logged once, however often it is read. */
@@ -81,11 +83,13 @@ export class ClusterNode {
   /** Writes this node's snapshots every intervalMs from now on (a config reload). */
   setSnapshotInterval(intervalMs: number): void {
     this.#writer.setInterval(intervalMs);
+    this.#reader.setInterval(intervalMs);
   }
 
   /** Stops writing and relaying. Idempotent. */
   async close(): Promise<void> {
     await this.#writer.close();
+    await this.#reader.close();
     await this.#relay?.close();
   }
 }

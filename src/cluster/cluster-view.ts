@@ -1,12 +1,14 @@
-// What every node's snapshots in Redis say, read for /api/v2/metrics/ and /api/v2/instances/.
+// What every node's snapshots in Redis say, for /api/v2/metrics/ and /api/v2/instances/: the view
+// (kept in memory by LiveClusterView), how families merge across nodes, and the instances list.
 // A snapshot that is malformed, of another format or expired is left out and reported; it never
 // makes the whole answer fail.
-import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Family, Sample } from '../metrics/aggregate.ts';
 import type { RejectReason } from './reject-reasons.ts';
 import type { ServiceName } from '../services/names.ts';
-import { NODES_KEY, SNAPSHOT_PATTERN, decodeSnapshot, isExpired, type Snapshot } from './snapshot.ts';
+import type { AnswerFormat } from './snapshot-pieces.ts';
+import type { ClusterAnswer } from './cluster-answer.ts';
+import { NODES_KEY, type Snapshot, type SnapshotHead } from './snapshot.ts';
 
 /** A snapshot left out, and why. */
 export interface Rejected {
@@ -17,65 +19,17 @@ export interface Rejected {
   readonly fingerprint: string;
 }
 
-/** Every snapshot in Redis now, the usable and the rejected. */
+/** Every snapshot in Redis at one moment, the usable and the rejected, in key order. */
 export interface ClusterView {
-  readonly snapshots: readonly Snapshot[];
+  readonly snapshots: readonly SnapshotHead[];
   readonly rejected: readonly Rejected[];
   /** Equal for two views of the same stored snapshots: answers made from one can be reused for the other. */
   readonly signature: string;
-}
-
-type Decoded = ReturnType<typeof decodeSnapshot>;
-
-/**
- * Reads every snapshot key (SCAN, then one MGET) and checks each. A stored text seen before is not
- * parsed again: snapshots change once an interval, and the endpoint is asked far more often.
- */
-export class ClusterReader {
-  readonly #redis: Redis;
-  #decoded = new Map<string, { text: string; decoded: Decoded; fingerprint: string }>();
-
-  constructor(redis: Redis) {
-    this.#redis = redis;
-  }
-
-  async read(now = Date.now()): Promise<ClusterView> {
-    const keys: string[] = [];
-    let cursor = '0';
-    do {
-      const [next, found] = await this.#redis.scan(cursor, 'MATCH', SNAPSHOT_PATTERN, 'COUNT', 1000);
-      cursor = next;
-      keys.push(...found);
-    } while (cursor !== '0');
-    keys.sort();
-    const texts = keys.length > 0 ? await this.#redis.mget(...keys) : [];
-    const snapshots: Snapshot[] = [];
-    const rejected: Rejected[] = [];
-    const next = new Map<string, { text: string; decoded: Decoded; fingerprint: string }>();
-    const signature: string[] = [];
-    texts.forEach((text, i) => {
-      const key = keys[i] as string;
-      if (text === null) return; // expired between SCAN and MGET
-      let entry = this.#decoded.get(key);
-      if (entry === undefined || entry.text !== text) {
-        entry = { text, decoded: decodeSnapshot(text), fingerprint: createHash('sha1').update(text).digest('hex') };
-      }
-      next.set(key, entry);
-      const d = entry.decoded;
-      if ('snapshot' in d && !isExpired(d.snapshot, now)) {
-        snapshots.push(d.snapshot);
-        signature.push(`${key}@${d.snapshot.at}`);
-      } else {
-        const why = 'snapshot' in d
-          ? { reason: 'expired' as const, detail: `taken ${Math.round((now - d.snapshot.at) / 1000)} s ago` }
-          : { reason: d.rejected, detail: d.detail };
-        rejected.push({ key, ...why, fingerprint: entry.fingerprint });
-        signature.push(`${key}!${entry.fingerprint}`);
-      }
-    });
-    this.#decoded = next;
-    return { snapshots, rejected, signature: signature.join('|') };
-  }
+  /**
+   * The /api/v2/metrics/ answer over the usable snapshots the filter chooses (see renderView: a
+   * stand-in view without it has no families to answer with).
+   */
+  render?(filter: Filter, format: AnswerFormat): ClusterAnswer;
 }
 
 /** Which snapshots and families an answer holds. Empty sets mean all. */
@@ -123,7 +77,7 @@ export interface Instance {
 /** Every node ever recorded in the node list, with what its live snapshots say now. */
 export async function listInstances(redis: Redis, view: ClusterView, now = Date.now()): Promise<Instance[]> {
   const seen = await redis.hgetall(NODES_KEY);
-  const newest = new Map<string, Snapshot>();
+  const newest = new Map<string, SnapshotHead>();
   for (const s of view.snapshots) if ((newest.get(s.node)?.at ?? -1) < s.at) newest.set(s.node, s);
   const names = new Set([...Object.keys(seen), ...newest.keys()]);
   return [...names].sort().map((name) => {

@@ -21,6 +21,14 @@ export interface Snapshot {
   readonly families: readonly Family[];
 }
 
+/** A snapshot without its families: who, when, and how often it is written. */
+export type SnapshotHead = Omit<Snapshot, 'families'>;
+
+/** The head of a decoded snapshot (only the known fields: a stored snapshot may carry more). */
+export function snapshotHead(s: Snapshot): SnapshotHead {
+  return { format: s.format, node: s.node, version: s.version, service: s.service, at: s.at, interval_ms: s.interval_ms };
+}
+
 
 const PREFIX = 'overseer:metrics:';
 /** Every node seen, with its version and last snapshot time (a hash without TTL: lost nodes stay listed). */
@@ -110,7 +118,7 @@ export function decodeSnapshot(text: string): { snapshot: Snapshot } | { rejecte
 }
 
 /** A snapshot older than three of its writer's intervals no longer speaks for its node. */
-export function isExpired(snapshot: Snapshot, now: number): boolean {
+export function isExpired(snapshot: Pick<SnapshotHead, 'at' | 'interval_ms'>, now: number): boolean {
   return now - snapshot.at > snapshotTtlMs(snapshot.interval_ms);
 }
 

@@ -2,8 +2,8 @@
 // at /api/v2/metrics/ (one family per metric, a `node` label on each sample).
 import type { FastifyInstance } from 'fastify';
 import { SERVICES, type ServiceName } from '../../services/names.ts';
-import { ServiceExposition } from '../../metrics/exposition.ts';
-import { mergeFamilies, type ClusterView } from '../../cluster/cluster-view.ts';
+import { renderView, type ClusterAnswer } from '../../cluster/cluster-answer.ts';
+import type { AnswerFormat } from '../../cluster/snapshot-pieces.ts';
 import type { RouteOptions } from '../api-context.ts';
 import { renderMetrics } from '../metrics-server.ts';
 import { object } from '../schemas.ts';
@@ -25,21 +25,9 @@ interface Query {
 const EXPOSITION = { 'text/plain': { schema: { type: 'string', description: 'Prometheus text 0.0.4, or OpenMetrics 1.0 by Accept' } } };
 const CLUSTER_JSON = { type: 'object', description: 'the families, the snapshots they came from, and the ones left out with the reason' };
 
-interface Answer {
-  readonly contentType: string;
-  readonly body: string | object;
-}
-
-/** The answer to a query over a view of the cluster. */
-async function answer(view: ClusterView, query: Query, accept: string | undefined): Promise<Answer> {
-  const filter = { nodes: new Set(query.node), metrics: new Set(query.metric), service: query.service };
-  const families = mergeFamilies(view.snapshots, filter);
-  if (query.format === 'json') {
-    const nodes = view.snapshots.map((s) => ({ node: s.node, service: s.service, version: s.version, at: new Date(s.at).toISOString() }));
-    return { contentType: 'application/json', body: { families, nodes, rejected: view.rejected } };
-  }
-  const exposition = new ServiceExposition(families.map((f) => ({ name: f.name, help: f.help, type: f.type, collect: () => f })));
-  return exposition.render(accept);
+/** The format a request asks for: ?format=json, else OpenMetrics when Accept names it, else Prometheus text. */
+function formatOf(query: Query, accept: string | undefined): AnswerFormat {
+  return query.format === 'json' ? 'json' : accept?.includes('application/openmetrics-text') ? 'openmetrics' : 'text';
 }
 
 export async function metricsRoutes(app: FastifyInstance, { ctx }: RouteOptions): Promise<void> {
@@ -49,8 +37,10 @@ export async function metricsRoutes(app: FastifyInstance, { ctx }: RouteOptions)
     return reply.code(status).type(contentType).send(body);
   });
 
-  // Snapshots change once an interval and the answer is asked for far more often: the last answers are kept, by what they were made from.
-  const answers = new Map<string, Answer>();
+  // The view is assembled from pieces rendered once per snapshot; an answer is kept while the view
+  // it was made from is current (the signature changes with any snapshot taken in or expired).
+  const answers = new Map<string, ClusterAnswer>();
+  let answersOf = '';
   app.get(
     '/api/v2/metrics/',
     {
@@ -59,11 +49,16 @@ export async function metricsRoutes(app: FastifyInstance, { ctx }: RouteOptions)
     },
     async (request, reply) => {
       const view = await ctx.deps().cluster();
-      const accept = request.headers.accept;
-      const key = `${view.signature}\n${request.url}\n${accept?.includes('application/openmetrics-text') ? 'om' : 'text'}`;
+      const query = request.query as Query;
+      const format = formatOf(query, request.headers.accept);
+      if (view.signature !== answersOf) {
+        answers.clear();
+        answersOf = view.signature;
+      }
+      const key = `${request.url}\n${format}`;
       let known = answers.get(key);
       if (known === undefined) {
-        known = await answer(view, request.query as Query, accept);
+        known = renderView(view, { nodes: new Set(query.node), metrics: new Set(query.metric), service: query.service }, format);
         if (answers.size >= 32) answers.delete(answers.keys().next().value as string);
         answers.set(key, known);
       }

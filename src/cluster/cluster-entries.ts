@@ -1,0 +1,162 @@
+// The snapshots a node holds in memory for the cluster view: one entry per stored snapshot key,
+// decoded and checked once when its text changes, its answer pieces rendered once per format. A
+// view at a moment (expiry is judged then) is cut from them without decoding anything again.
+import { createHash } from 'node:crypto';
+import type { Family } from '../metrics/aggregate.ts';
+import type { ClusterView, Filter, Rejected } from './cluster-view.ts';
+import { assembleAnswer, byNodeThenService, jsonTail, type AnswerSource } from './cluster-answer.ts';
+import { renderPieces, type AnswerFormat, type Pieces } from './snapshot-pieces.ts';
+import { decodeSnapshot, isExpired, snapshotHead, type Snapshot, type SnapshotHead } from './snapshot.ts';
+
+type Decoded = ReturnType<typeof decodeSnapshot>;
+
+/** One stored snapshot key as last seen. */
+export class Entry implements AnswerSource {
+  readonly key: string;
+  readonly text: string;
+  /** When the store took it in (EntryStore#seq): a read sent before then must not replace it. */
+  readonly seq: number;
+  /** Undefined when the snapshot is refused. */
+  readonly head: SnapshotHead | undefined;
+  readonly refused: { readonly reason: 'malformed' | 'format'; readonly detail: string } | undefined;
+  readonly families: readonly { readonly name: string; readonly type: Family['type'] }[];
+  readonly #pieces: Partial<Record<AnswerFormat, Pieces>> = {};
+  #fingerprint: string | undefined;
+
+  constructor(key: string, text: string, seq: number, decoded: Decoded, formats: Iterable<AnswerFormat>) {
+    this.key = key;
+    this.text = text;
+    this.seq = seq;
+    if ('snapshot' in decoded) {
+      this.head = snapshotHead(decoded.snapshot);
+      this.refused = undefined;
+      this.families = decoded.snapshot.families.map((f) => ({ name: f.name, type: f.type }));
+      for (const format of formats) this.#pieces[format] = renderPieces(decoded.snapshot, format);
+    } else {
+      this.head = undefined;
+      this.refused = { reason: decoded.rejected, detail: decoded.detail };
+      this.families = [];
+    }
+  }
+
+  get node(): string {
+    return this.head?.node ?? '';
+  }
+
+  get service(): string {
+    return this.head?.service ?? '';
+  }
+
+  /** Its answer pieces in a format: rendered on first use (the text is decoded again once), then kept. */
+  pieces(format: AnswerFormat): Pieces {
+    let p = this.#pieces[format];
+    if (p === undefined) {
+      p = renderPieces((decodeSnapshot(this.text) as { snapshot: Snapshot }).snapshot, format);
+      this.#pieces[format] = p;
+    }
+    return p;
+  }
+
+  /** Bytes held for it: its text and its rendered pieces. */
+  get bytes(): number {
+    return this.text.length + Object.values(this.#pieces).reduce((n, p) => n + p.bytes.length + p.offsets.byteLength, 0);
+  }
+
+  get fingerprint(): string {
+    this.#fingerprint ??= createHash('sha1').update(this.text).digest('hex');
+    return this.#fingerprint;
+  }
+}
+
+/** The entries by key, with a sequence number per change and a generation for answer caches. */
+export class EntryStore {
+  readonly #entries = new Map<string, Entry>();
+  #seq = 0;
+  #generation = 0;
+  #ordered: { byKey: Entry[]; byNode: Entry[] } | undefined;
+
+  /** Increases with every entry taken in. */
+  get seq(): number {
+    return this.#seq;
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  get(key: string): Entry | undefined {
+    return this.#entries.get(key);
+  }
+
+  keys(): IterableIterator<string> {
+    return this.#entries.keys();
+  }
+
+  values(): IterableIterator<Entry> {
+    return this.#entries.values();
+  }
+
+  /** Takes in a stored text (decoding it unless `decoded` is given); nothing happens when it is the text already held. */
+  put(key: string, text: string, formats: Iterable<AnswerFormat>, decoded?: Decoded): void {
+    if (this.#entries.get(key)?.text === text) return;
+    this.#entries.set(key, new Entry(key, text, ++this.#seq, decoded ?? decodeSnapshot(text), formats));
+    this.#changed();
+  }
+
+  delete(key: string): void {
+    if (this.#entries.delete(key)) this.#changed();
+  }
+
+  #changed(): void {
+    this.#generation++;
+    this.#ordered = undefined;
+  }
+
+  /** The newest usable snapshot time per node. */
+  newestByNode(): Map<string, number> {
+    const newest = new Map<string, number>();
+    for (const e of this.#entries.values()) if (e.head !== undefined && (newest.get(e.head.node) ?? -Infinity) < e.head.at) newest.set(e.head.node, e.head.at);
+    return newest;
+  }
+
+  #order(): { byKey: Entry[]; byNode: Entry[] } {
+    if (this.#ordered === undefined) {
+      const byKey = [...this.#entries.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+      this.#ordered = { byKey, byNode: byKey.filter((e) => e.head !== undefined).sort(byNodeThenService) };
+    }
+    return this.#ordered;
+  }
+
+  /** The view at `now`: what has expired by then is left out as expired. `used` hears of each answer rendered. */
+  viewAt(now: number, used: (format: AnswerFormat) => void): ClusterView {
+    const { byKey, byNode } = this.#order();
+    const expired = new Set<Entry>();
+    const snapshots: SnapshotHead[] = [];
+    const rejected: Rejected[] = [];
+    for (const e of byKey) {
+      if (e.head !== undefined && !isExpired(e.head, now)) {
+        snapshots.push(e.head);
+        continue;
+      }
+      if (e.head !== undefined) expired.add(e);
+      const why = e.head !== undefined
+        ? { reason: 'expired' as const, detail: `taken ${Math.round((now - e.head.at) / 1000)} s ago` }
+        : (e.refused as NonNullable<Entry['refused']>);
+      rejected.push({ key: e.key, ...why, fingerprint: e.fingerprint });
+    }
+    const live = expired.size === 0 ? byNode : byNode.filter((e) => !expired.has(e));
+    const signature = `${this.#generation}${[...expired].map((e) => `|${e.key}`).join('')}`;
+    return {
+      snapshots,
+      rejected,
+      signature,
+      render(filter: Filter, format: AnswerFormat) {
+        used(format);
+        const chosen = filter.nodes.size === 0 && filter.service === undefined
+          ? live
+          : live.filter((e) => (filter.nodes.size === 0 || filter.nodes.has(e.node)) && (filter.service === undefined || e.service === filter.service));
+        return assembleAnswer(chosen, filter.metrics, format, format === 'json' ? jsonTail({ snapshots, rejected }) : { nodes: [], rejected: [] });
+      },
+    };
+  }
+}
