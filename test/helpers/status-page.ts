@@ -5,13 +5,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { findProgram } from '../../src/system/programs.ts';
-import { startNode, tempDir, writeTestConfig, type NodeUnderTest } from './node-process.ts';
+import { sampleValue, scrape, startNode, tempDir, writeTestConfig, type NodeUnderTest } from './node-process.ts';
 import { waitFor } from './wait-for.ts';
 
 export interface ClusterNode {
   readonly name: string;
   readonly node: NodeUnderTest;
   readonly web: number;
+  readonly ports: { readonly web: number; readonly websockets: number };
 }
 
 /** Starts a node on the shared Redis and waits until it is ready. */
@@ -19,7 +20,7 @@ export async function startClusterNode(name: string, redisUrl: string, extra: Re
   const { file, ports } = await writeTestConfig(tempDir(), { node_name: name, redis_url: redisUrl, snapshot_interval_ms: 500, ...extra });
   const node = startNode(['--config', file]);
   await node.waitForLog('ready');
-  return { name, node, web: ports.web };
+  return { name, node, web: ports.web, ports };
 }
 
 /** Headless Chromium, or an error saying how to install it. */
@@ -72,6 +73,11 @@ export async function textOf(page: Page, selector: string): Promise<string> {
   return found.evaluate((e) => e.textContent ?? '');
 }
 
+/** A websockets metric of a node (the live output's clients are counted there); 0 when absent. */
+export async function websocketMetric(node: ClusterNode, series: string): Promise<number> {
+  return sampleValue((await scrape(node.ports.websockets)).body, series) ?? 0;
+}
+
 /** The text of one number in a node's card ('' when there is none). */
 export const cardText = (page: Page, node: string, metric: string) => textOf(page, `article.node[data-node="${node}"] [data-metric="${metric}"]`);
 
@@ -117,7 +123,6 @@ type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-ex
 /** A node that runs real Ansible jobs (the playbooks above) on localhost, and a client of its API. */
 export interface JobNode extends ClusterNode {
   readonly file: string;
-  readonly ports: { readonly web: number; readonly websockets: number };
   api(method: string, path: string, body?: unknown): Promise<{ status: number; text: string; json: Json }>;
   /** Launches a template of this playbook; for hold.yml, loud.yml and heavy.yml, release() lets it go on. */
   launch(playbook: 'hold.yml' | 'fail.yml' | 'loud.yml' | 'heavy.yml'): Promise<{ id: number; release(): void }>;

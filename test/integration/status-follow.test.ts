@@ -6,15 +6,11 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { sampleValue, scrape } from '../helpers/node-process.ts';
-import { startJobNode, type JobNode } from '../helpers/status-page.ts';
+import { startJobNode, websocketMetric, type JobNode } from '../helpers/status-page.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
 const STATUS = fileURLToPath(new URL('../../src/cli/status.ts', import.meta.url));
 const TOKEN = 'follow-test-token-0123456789';
-
-/** A websockets metric of the node (the live output's clients are counted there). */
-const websocketMetric = async (n: JobNode, series: string) => sampleValue((await scrape(n.ports.websockets)).body, series) ?? 0;
 
 /** `npm run status -- ARGS` running: what it printed so far, and its exit code when it ends. */
 function follow(args: string[], env: Record<string, string | undefined> = {}) {

@@ -1,6 +1,7 @@
 // The status page at / in a real headless Chromium, against a real two-node cluster on one Redis:
 // it loads cleanly, shows both nodes, follows load as it runs, says when a node is lost, and asks
-// for a token when the API needs one.
+// for a token when the API needs one; and on a node running real Ansible jobs, it lists them and
+// follows a running job's output live through /websocket/.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -11,7 +12,7 @@ import { startTestRedis, type TestRedis } from '../helpers/redis-server.ts';
 import { tempDir } from '../helpers/node-process.ts';
 import { pushEvents, syntheticEvents } from '../helpers/events.ts';
 import { waitFor } from '../helpers/wait-for.ts';
-import { cardText, clusterText, displayed, textOf, launchBrowser, startClusterNode, watchPage, type ClusterNode } from '../helpers/status-page.ts';
+import { cardText, clusterText, displayed, textOf, launchBrowser, startClusterNode, startJobNode, watchPage, websocketMetric, type ClusterNode } from '../helpers/status-page.ts';
 
 const TOKEN = 'status-page-token-0123456789';
 
@@ -118,6 +119,58 @@ describe('the status page in a browser', () => {
     const sent = watch.sent();
     assert.ok(sent.some((r) => r.url.includes('/api/v2/metrics/') && r.headers.authorization === `Bearer ${TOKEN}`), 'the token is sent as a bearer token');
     assert.ok(sent.every((r) => r.headers['sec-fetch-site'] === 'same-origin'));
+    // The live connection (for the job list) passes the token in its first message: the node keeps it.
+    await waitFor('the page live on /websocket/', async () => (await textOf(page, '#live-state')) === 'live' && (await websocketMetric(gamma, 'overseer_websocket_connections')) === 1, 15_000);
+    assert.equal(await websocketMetric(gamma, 'overseer_websocket_drops_total{reason="unauthenticated"}'), 0);
+    await page.close();
+  });
+
+  test("lists the jobs and follows a running job's output live, each line once and in order, then its final status; no console error", async () => {
+    const n = await startJobNode('jobs-page');
+    after(() => n.node.stop());
+    const job = await n.launch('hold.yml');
+    await n.until(job.id, ['running']);
+    const page = await browser.newPage();
+    const watch = await watchPage(page);
+    await page.goto(`http://127.0.0.1:${n.web}/`);
+    const row = `#jobs tr[data-job="${job.id}"]`;
+    await page.waitForSelector(row, { visible: true, timeout: 20_000 });
+    assert.equal(await textOf(page, `${row} [data-field="status"]`), 'running');
+    assert.equal(await textOf(page, `${row} [data-field="name"]`), 't1');
+
+    await page.click(`${row} button`);
+    assert.ok(page.url().endsWith(`/#job-${job.id}`), page.url());
+    const pane = '#job-output';
+    const output = () => textOf(page, `${pane} pre`);
+    await waitFor('the lines before the hold, shown while the job runs', async () => (await output()).includes('TASK [hold]'), 60_000);
+    assert.match(await output(), /^ok: \[localhost\] => \(item=3\)/m);
+    assert.doesNotMatch(await output(), /PLAY RECAP/);
+    assert.equal(await textOf(page, `${pane} .badge`), 'running');
+    await waitFor('the page live on /websocket/', async () => (await textOf(page, '#live-state')) === 'live' && (await websocketMetric(n, 'overseer_websocket_connections')) === 1);
+
+    job.release();
+    await waitFor('the rest of the output, and the final status', async () => /^successful in \d+\.\d s$/.test(await textOf(page, `${pane} .job-note`)), 60_000);
+    assert.equal(await output(), await n.stdout(job.id), "the page shows the API's stdout, line for line");
+    assert.match(await output(), /^TASK \[after\]/m);
+    assert.equal(await textOf(page, `${pane} .badge`), 'successful');
+    assert.equal(await textOf(page, `${row} [data-field="status"]`), 'successful');
+    await page.screenshot({ path: join(tempDir('overseer-status-page-'), 'job-output.png'), fullPage: true });
+
+    // A job launched while the page is open is listed, its status kept current; opening it after its end shows all its output.
+    const failed = await n.launch('fail.yml');
+    const failedRow = `#jobs tr[data-job="${failed.id}"]`;
+    await waitFor('the new job listed as failed', async () => (await textOf(page, `${failedRow} [data-field="status"]`)) === 'failed', 60_000);
+    await page.click(`${failedRow} button`);
+    await waitFor('its output and status', async () => (await textOf(page, `${pane} .job-note`)).startsWith('failed'), 30_000);
+    assert.equal(await output(), await n.stdout(failed.id));
+    assert.deepEqual(await page.$$eval('#jobs tr.open', (rows) => rows.map((r) => r.getAttribute('data-job'))), [String(failed.id)], 'the open job marked in the list');
+    await page.click('#job-close');
+    assert.equal(await (await page.$(pane))!.isVisible(), false);
+    assert.ok(page.url().endsWith('/'), page.url());
+
+    assert.deepEqual(watch.errors, []);
+    assert.deepEqual(watch.failed, []);
+    assert.ok(watch.sent().every((r) => r.headers['sec-fetch-site'] === 'same-origin'));
     await page.close();
   });
 });

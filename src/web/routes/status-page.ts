@@ -1,6 +1,7 @@
 // The operator's status page at / and the files it loads: its own HTML, JavaScript and CSS from
 // src/web/status-page/ and uPlot from node_modules, served as they are (no build step). The page
-// reads /api/v2/metrics/ and /api/v2/instances/ itself, so it carries no data and needs no token.
+// reads /api/v2/metrics/, /api/v2/instances/ and /api/v2/jobs/ itself, and follows jobs through
+// /websocket/, so it carries no data and needs no token.
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -39,7 +40,7 @@ function assets(): ReadonlyMap<string, Asset> {
     ['uplot.min.js', { type: JS, body: readFileSync(join(UPLOT_DIST, 'uPlot.iife.min.js')) }],
     ['uplot.min.css', { type: CSS, body: readFileSync(join(UPLOT_DIST, 'uPlot.min.css')) }],
     ['status.css', { type: CSS, body: pageFile('status.css') }],
-    ...['status.js', 'status-data.js', 'status-view.js', 'status-charts.js'].map((name) => [name, { type: JS, body: pageFile(name) }] as const),
+    ...['status.js', 'status-data.js', 'status-view.js', 'status-charts.js', 'status-live.js', 'status-jobs.js', 'status-follow.js'].map((name) => [name, { type: JS, body: pageFile(name) }] as const),
   ]);
 }
 
