@@ -13,8 +13,10 @@ export const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 export const MAX_BAD_IN_A_ROW = 10;
 /** Without an Authorization header, the token must come in a message within this long. */
 export const AUTH_TIMEOUT_MS = 10_000;
-/** A dropped client that does not answer the closing handshake (it reads nothing) is cut off after this long. */
+/** A dropped client is cut off once it has read nothing for this long (so one that reads again still gets why)... */
 export const CLOSE_GRACE_MS = 5_000;
+/** ...or this long after it was dropped, whatever it reads. */
+export const CLOSE_MAX_MS = 60_000;
 
 /** What a client needs from the hub and the endpoint. */
 export interface ClientHost {
@@ -81,7 +83,22 @@ export class LiveClient {
     this.#host.dropped(this, reason, why);
     this.#ws.send(closingAnswer(why));
     this.#ws.close(1008, reason);
-    setTimeout(() => this.#ws.terminate(), CLOSE_GRACE_MS).unref();
+    this.#cutOffIfStalled();
+  }
+
+  /** Ends the connection of a dropped client that stops reading what is left for it. */
+  #cutOffIfStalled(): void {
+    const ws = this.#ws;
+    const until = Date.now() + CLOSE_MAX_MS;
+    let unread = ws.bufferedAmount;
+    const check = setInterval(() => {
+      if (ws.readyState === ws.CLOSED) clearInterval(check);
+      else if (ws.bufferedAmount >= unread || Date.now() > until) {
+        clearInterval(check);
+        ws.terminate();
+      } else unread = ws.bufferedAmount;
+    }, CLOSE_GRACE_MS);
+    check.unref();
   }
 
   /** Ends the connection at once (the node is stopping). */

@@ -1,5 +1,7 @@
-// The websockets service: one thread that relays this node's metric snapshots to its peers
-// (cluster.mode relay), one websocket per peer. A reload that changes cluster.peers replaces it.
+// The websockets service: one thread that relays this node's metric snapshots, and the live job
+// output its peers' clients follow, to its peers (cluster.mode relay), one websocket per peer. A
+// reload that changes cluster.peers replaces it. Its port also serves the metrics of the live
+// output's websocket clients, which the web service records (src/live/live-metrics.ts).
 import type { ThreadSettings } from '../task-messages.ts';
 import type { Config } from '../config/schema.ts';
 import { layoutOf } from '../metrics/layout.ts';

@@ -143,7 +143,18 @@ describe('a client on node b follows a job run on node a', () => {
     writeFileSync(join(projectDir, 'site.yml'), SITE);
   });
   after(async () => {
-    await Promise.all(nodes.map((n) => n.stop('SIGKILL')));
+    // A node still running here (a test failed midway) is killed, with the private redis-server it leaves behind.
+    await Promise.all(
+      nodes.map(async (n) => {
+        if ((await n.stop('SIGKILL')) !== null) return;
+        const pid = n.logs.find((l) => l.msg === 'private redis-server started')?.redis_pid;
+        try {
+          if (typeof pid === 'number') process.kill(pid, 'SIGTERM');
+        } catch {
+          // already gone
+        }
+      }),
+    );
     for (const c of cleanups.reverse()) await c();
     await postgres?.stop();
   });

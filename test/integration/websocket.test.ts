@@ -79,6 +79,19 @@ describe('the live job output on one node', () => {
     assert.equal(broadcast, N, 'callback_receiver_events_broadcast_total counts the events sent on');
   });
 
+  test('a gap in the counters holds the events after it for a moment, then they come; the missing one, late, comes once', async () => {
+    const s = await open();
+    await s.subscribe({ job_events: [151] });
+    const events = syntheticEvents(151, 30);
+    await pushEvents(redis, 'callback_tasks', [...events.slice(0, 9), ...events.slice(10)]); // counter 10 missing
+    await waitFor('1 to 9', () => s.events('job_events', 151).length === 9);
+    await waitFor('11 to 30, after the gap wait', () => s.events('job_events', 151).length === 29, 15_000);
+    await pushEvents(redis, 'callback_tasks', [events[9] as string, events[3] as string]); // 10 at last, and 4 again (already stored)
+    await waitFor('10, late', () => s.events('job_events', 151).length === 30);
+    const counters = s.events('job_events', 151).map((e) => e.counter as number);
+    assert.deepEqual(counters, [1, 2, 3, 4, 5, 6, 7, 8, 9, ...Array.from({ length: 20 }, (_, i) => i + 11), 10]);
+  });
+
   test('a new groups message replaces the previous subscription', async () => {
     const s = await open();
     const base = sampleValue(await live(), 'overseer_websocket_subscriptions') ?? 0;
