@@ -11,6 +11,8 @@ export type LiveMessage =
   | { readonly kind: 'event'; readonly event: OutputEvent }
   | { readonly kind: 'status'; readonly status: string }
   | { readonly kind: 'summary'; readonly finalCounter: number }
+  /** A workflow job's spawned job changed status. */
+  | { readonly kind: 'spawned'; readonly type: string; readonly id: number; readonly status: string }
   /** The node took the subscription (AWX answers a groups message with the groups now current). */
   | { readonly kind: 'subscribed' }
   /** Anything else the node says to this client (why it is dropping it, say), as text. */
@@ -39,6 +41,11 @@ const num = (v: unknown): number | undefined => (typeof v === 'number' && Number
 /** What one message from the node means for the job followed; undefined when it is about another job. */
 export function readMessage(m: Json, kind: FollowedKind, id: number): LiveMessage | undefined {
   if (Array.isArray(m.groups_current)) return { kind: 'subscribed' };
+  if (m.group_name === 'workflow_events') {
+    const spawned = num(m.unified_job_id);
+    if (kind.type !== 'workflow_job' || num(m.workflow_job_id) !== id || spawned === undefined || typeof m.status !== 'string') return undefined;
+    return { kind: 'spawned', type: typeof m.type === 'string' ? m.type : 'job', id: spawned, status: m.status };
+  }
   if (m.group_name === kind.events) {
     const job = num(m.job) ?? num(m[kind.type]) ?? num(m.unified_job_id);
     const counter = num(m.counter);

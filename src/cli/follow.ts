@@ -163,6 +163,10 @@ export class JobFollower {
         return this.#resync();
       case 'notice':
         return this.#note(`the node says: ${m.text}`);
+      case 'spawned':
+        // A workflow's output: what its jobs do.
+        this.#o.out.write(`${m.type.replace('_', ' ')} ${m.id} ${m.status}\n`);
+        return;
     }
   }
 

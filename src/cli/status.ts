@@ -15,9 +15,10 @@ const USAGE = `usage: npm run status -- [--config FILE | --url http://HOST:PORT]
   --url URL       a node's web port instead (any node of the cluster answers for all)
   --token T       API token (or env OVERSEER_API_TOKEN); with --config, services.web.tokens[0]
   --cpus N        CPUs of the node's machine, for the CPU advice (default: this machine's, when the node is local)
-  --follow JOB    print job JOB's output (a job or project update; a workflow job: its status) as it
-                  runs, live through the node's /websocket/, each line once and in order, as
-                  /api/v2/jobs/JOB/stdout/?format=txt has it; notes and the final status go to stderr
+  --follow JOB    print job JOB's output (a job or project update; a workflow job: its jobs' status
+                  changes) as it runs, live through the node's /websocket/, each line once and in
+                  order, as /api/v2/jobs/JOB/stdout/?format=txt has it; notes and the final status
+                  go to stderr
 exit codes: 0 done (with --follow: the job was successful); 1 the node cannot be reached, refuses the
   token, or has no job JOB; 2 bad arguments; with --follow, how the job ended: 3 failed, 4 error, 5 canceled`;
 

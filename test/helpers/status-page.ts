@@ -126,6 +126,8 @@ export interface JobNode extends ClusterNode {
   api(method: string, path: string, body?: unknown): Promise<{ status: number; text: string; json: Json }>;
   /** Launches a template of this playbook; for hold.yml, loud.yml and heavy.yml, release() lets it go on. */
   launch(playbook: 'hold.yml' | 'fail.yml' | 'loud.yml' | 'heavy.yml'): Promise<{ id: number; release(): void }>;
+  /** Launches a workflow of one job of this playbook; release() lets the job go on. */
+  workflow(playbook: 'hold.yml'): Promise<{ id: number; release(): void }>;
   /** Waits until the job's status is one of these; returns the job. */
   until(id: number, statuses: readonly string[], timeoutMs?: number): Promise<Json>;
   /** The job's output as /api/v2/jobs/N/stdout/?format=txt gives it, once every event is stored. */
@@ -192,6 +194,14 @@ export async function startJobNode(name: string, extra: Record<string, unknown> 
       const res = await api('POST', `/api/v2/job_templates/${template.id}/launch/`, {});
       if (res.status !== 201) throw new Error(`launch: ${res.status} ${res.text}`);
       return { id: res.json.job as number, release: () => writeFileSync(join(projectDir, release), '') };
+    },
+    async workflow(playbook) {
+      const release = `release-${++made}`;
+      const template = await create('/api/v2/job_templates/', { name: `t${made}`, project: project.id, inventory: inventory.id, playbook, extra_vars: { release } });
+      const workflow = await create('/api/v2/workflow_job_templates/', { name: `w${made}`, nodes: [{ identifier: 'only', job_template: template.id }] });
+      const res = await api('POST', `/api/v2/workflow_job_templates/${workflow.id}/launch/`, {});
+      if (res.status !== 201) throw new Error(`launch: ${res.status} ${res.text}`);
+      return { id: res.json.workflow_job as number, release: () => writeFileSync(join(projectDir, release), '') };
     },
     async stdout(id) {
       await waitFor(`job ${id}'s events all stored`, async () => (await api('GET', `/api/v2/jobs/${id}/`)).json.event_processing_finished === true, 30_000);

@@ -103,6 +103,21 @@ describe('npm run status -- --follow', () => {
     assert.equal(again.stderr, live.stderr.split('\n').filter((l) => / failed in /.test(l)).join('\n') + '\n', 'nothing but the final status on stderr');
   });
 
+  test("a workflow job: its jobs' status changes, then its own status; the exit code is its status's", async () => {
+    const wf = await n.workflow('hold.yml');
+    const f = follow(['--url', url, '--follow', String(wf.id)]);
+    await waitFor('the follower connected', async () => /^status: workflow job \d+ \(w\d+\) is (pending|waiting|running)/m.test(f.stderr) && (await websocketMetric(n, 'overseer_websocket_connections')) === 1, 60_000);
+    const spawned = await waitFor('its job running', async () => {
+      const nodes = (await n.api('GET', `/api/v2/workflow_jobs/${wf.id}/`)).json.workflow_nodes as { job: number | null }[];
+      const job = nodes[0]?.job;
+      return typeof job === 'number' && (await n.api('GET', `/api/v2/jobs/${job}/`)).json.status === 'running' ? job : undefined;
+    }, 90_000);
+    wf.release();
+    assert.equal(await f.exited, 0, f.stderr);
+    assert.match(f.stdout, new RegExp(`^job ${spawned} successful$`, 'm'));
+    assert.match(f.stderr, new RegExp(`^status: workflow job ${wf.id} \\(w\\d+\\) successful in \\d+\\.\\d s$`, 'm'));
+  });
+
   test('no such job: exit 1; a bad id: exit 2', async () => {
     const none = follow(['--url', url, '--follow', '999999']);
     assert.equal(await none.exited, 1);
