@@ -184,8 +184,13 @@ test("collected families (computed metrics, process metrics, the cluster view's)
   b.set({ samples: [], help: 'Help that changed.' });
   e.set({ samples: [{ labels: { x: 'new' }, value: 1e-7 }] });
   await check('samples gone, come and changed, and a new help');
-  assert.equal(renderFamilies([], 'text'), (await new ServiceExposition([]).renderWithPromClient(undefined)).body);
-  assert.equal(renderFamilies([], 'openmetrics'), (await new ServiceExposition([]).renderWithPromClient(OM)).body);
+  const none = new ServiceExposition([]);
+  for (const accept of ACCEPTS) assert.equal((await none.render(accept)).body, (await none.renderWithPromClient(accept)).body, 'no family at all');
+  assert.equal(renderFamilies([], 'text'), (await none.renderWithPromClient(undefined)).body);
+  assert.equal(renderFamilies([], 'openmetrics'), (await none.renderWithPromClient(OM)).body);
+  const families = [await a.source.collect(), await b.source.collect(), await h.source.collect(), await e.source.collect()];
+  assert.equal(renderFamilies(families, 'text'), await reference(undefined), 'renderFamilies, text');
+  assert.equal(renderFamilies(families, 'openmetrics'), await reference(OM), 'renderFamilies, OpenMetrics');
 });
 
 test('computed catalog metrics (web: overseer_info, snapshot ages) match prom-client as their samples change', async () => {
