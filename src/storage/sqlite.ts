@@ -177,7 +177,7 @@ export class SqliteStorage implements Storage {
     });
   }
 
-  /** Adds these per-job changes to job_event_counts, inside the caller's write. */
+  /** Adds the events stored now, by job, to job_event_counts, inside the caller's write. */
   #addToCounts(changes: ReadonlyMap<number, number>): void {
     const add = this.#stmt(
       'INSERT INTO job_event_counts (job_id, events) VALUES (?, ?) ON CONFLICT (job_id) DO UPDATE SET events = events + excluded.events',
@@ -268,8 +268,9 @@ export class SqliteStorage implements Storage {
       began = performance.now(); // the lock is held from here: the time spent waiting for it is other writers' turn
       const gone = del.all(JSON.stringify(jobIds), limit) as { job_id: number }[];
       const counted = new Map<number, number>();
-      for (const { job_id } of gone) counted.set(job_id, (counted.get(job_id) ?? 0) - 1);
-      this.#addToCounts(counted);
+      for (const { job_id } of gone) counted.set(job_id, (counted.get(job_id) ?? 0) + 1);
+      const take = this.#stmt('UPDATE job_event_counts SET events = events - ? WHERE job_id = ?');
+      for (const [jobId, n] of counted) take.run(n, jobId);
       return gone.length;
     });
     return { events, writeMs: performance.now() - began };
