@@ -24,8 +24,8 @@ export class JobSequencer {
   /** Every counter below it was given or skipped. */
   #low = 1;
   readonly #held = new Map<number, string>();
-  /** Inclusive ranges of counters skipped, oldest first. */
-  #skipped: [number, number][] = [];
+  /** Inclusive ranges of counters skipped, oldest first (0: a producer that counts from 0 still gets its first event through, once). */
+  #skipped: [number, number][] = [[0, 0]];
   #summary: { readonly finalCounter: number; readonly text: string } | undefined;
   #timer: NodeJS.Timeout | undefined;
 
