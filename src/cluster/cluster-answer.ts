@@ -4,7 +4,7 @@
 // prom-client rendering give for the same snapshots (test/integration/cluster-view.test.ts).
 import type { Family } from '../metrics/aggregate.ts';
 import type { ClusterView, Filter } from './cluster-view.ts';
-import { bodyOf, headerOf, registryName, type AnswerFormat, type Pieces } from './snapshot-pieces.ts';
+import { registryName, type AnswerFormat, type Pieces } from './snapshot-pieces.ts';
 
 /** What the assembly needs of one usable snapshot. */
 export interface AnswerSource {
@@ -27,16 +27,49 @@ export const CONTENT_TYPES: Record<AnswerFormat, string> = {
   json: 'application/json; charset=utf-8',
 };
 
+
+/** The pieces of an answer, in order. */
+class Parts {
+  readonly list: Uint8Array[] = [];
+  length = 0;
+
+  add(bytes: Uint8Array): void {
+    if (bytes.length === 0) return;
+    this.list.push(bytes);
+    this.length += bytes.length;
+  }
+}
+
+/** One allocation and one TypedArray#set per piece. */
+function concat(all: readonly Parts[]): Buffer {
+  const out = Buffer.allocUnsafe(all.reduce((n, r) => n + r.length, 0));
+  let at = 0;
+  for (const { list } of all) {
+    for (const bytes of list) {
+      out.set(bytes, at);
+      at += bytes.length;
+    }
+  }
+  return out;
+}
+
+const single = (bytes: Uint8Array): Parts => {
+  const r = new Parts();
+  r.add(bytes);
+  return r;
+};
+
 const COMMA = Buffer.from(',');
-const FAMILY_END = Buffer.from(']}');
-const JSON_START = Buffer.from('{"families":[');
-const SEPARATOR = { openmetrics: Buffer.from('\n'), text: Buffer.from('\n\n') };
-const END = { openmetrics: Buffer.from('\n# EOF\n'), text: Buffer.from('\n') };
+const COMMA_RANGE = single(COMMA);
+const FAMILY_END = single(Buffer.from(']}'));
+const JSON_START = single(Buffer.from('{"families":['));
+const SEPARATOR = { openmetrics: single(Buffer.from('\n')), text: single(Buffer.from('\n\n')) };
+const END = { openmetrics: single(Buffer.from('\n# EOF\n')), text: single(Buffer.from('\n')) };
 
 interface Merged {
   readonly name: string;
   readonly type: Family['type'];
-  readonly parts: Buffer[];
+  readonly parts: Parts;
   /** Bodies that are not empty (JSON joins them with commas). */
   filled: number;
 }
@@ -59,14 +92,15 @@ function merge(sources: readonly AnswerSource[], metrics: ReadonlySet<string>, f
       pieces ??= source.pieces(format);
       let into = merged.get(f.name);
       if (into === undefined) {
-        into = { name: f.name, type: f.type, parts: [headerOf(pieces, i)], filled: 0 };
+        into = { name: f.name, type: f.type, parts: new Parts(), filled: 0 };
+        into.parts.add(pieces.headers[i] as Uint8Array);
         merged.set(f.name, into);
       }
       if (into.type !== f.type) return;
-      const body = bodyOf(pieces, i);
+      const body = pieces.bodies[i] as Uint8Array;
       if (body.length === 0) return;
-      if (format === 'json' && into.filled > 0) into.parts.push(COMMA);
-      into.parts.push(body);
+      if (format === 'json' && into.filled > 0) into.parts.add(COMMA);
+      into.parts.add(body);
       into.filled++;
     });
   }
@@ -99,22 +133,22 @@ export interface JsonTail {
 /** Assembles the answer over `sources` (chosen, in byNodeThenService order) in one format. */
 export function assembleAnswer(sources: readonly AnswerSource[], metrics: ReadonlySet<string>, format: AnswerFormat, tail: JsonTail): ClusterAnswer {
   const families = merge(sources, metrics, format);
-  const out: Buffer[] = [];
+  const out: Parts[] = [];
   if (format === 'json') {
     out.push(JSON_START);
     families.forEach((f, i) => {
-      if (i > 0) out.push(COMMA);
-      out.push(...f.parts, FAMILY_END);
+      if (i > 0) out.push(COMMA_RANGE);
+      out.push(f.parts, FAMILY_END);
     });
-    out.push(Buffer.from(`],"nodes":${JSON.stringify(tail.nodes)},"rejected":${JSON.stringify(tail.rejected)}}`));
+    out.push(single(Buffer.from(`],"nodes":${JSON.stringify(tail.nodes)},"rejected":${JSON.stringify(tail.rejected)}}`)));
   } else {
     registryOrder(families, format).forEach((f, i) => {
       if (i > 0) out.push(SEPARATOR[format]);
-      out.push(...f.parts);
+      out.push(f.parts);
     });
     out.push(END[format]);
   }
-  return { contentType: CONTENT_TYPES[format], body: Buffer.concat(out) };
+  return { contentType: CONTENT_TYPES[format], body: concat(out) };
 }
 
 /** The JSON answer's tail for a view: every usable snapshot (whatever the filter) and every one left out. */

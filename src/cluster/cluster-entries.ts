@@ -59,7 +59,7 @@ export class Entry implements AnswerSource {
 
   /** Bytes held for it: its text and its rendered pieces. */
   get bytes(): number {
-    return this.text.length + Object.values(this.#pieces).reduce((n, p) => n + p.bytes.length + p.offsets.byteLength, 0);
+    return this.text.length + Object.values(this.#pieces).reduce((n, p) => n + p.bytes.length, 0);
   }
 
   get fingerprint(): string {

@@ -17,14 +17,14 @@ import { SERVICES } from '../services/names.ts';
 import type { ClusterView } from './cluster-view.ts';
 import { EntryStore } from './cluster-entries.ts';
 import type { AnswerFormat } from './snapshot-pieces.ts';
-import { NODES_KEY, SNAPSHOT_CHANNEL, SNAPSHOT_PATTERN, decodeSnapshot, snapshotKey } from './snapshot.ts';
+import { NODES_KEY, SNAPSHOT_CHANNEL, SNAPSHOT_PATTERN, decodeSnapshot, keyOfText, snapshotKey } from './snapshot.ts';
 
 /** Keys SCAN looks at per call: a node's keyspace is small, so one call usually lists them all. */
 const SCAN_COUNT = 10_000;
 /** Keys per MGET in the full re-read: requests get their turn between chunks. */
 const REREAD_CHUNK = 64;
 /** How long messages are taken in before requests get their turn. */
-const SLICE_MS = 4;
+const SLICE_MS = 2;
 
 /** How often the full re-read runs while the view listens. */
 export const rereadEvery = (intervalMs: number) => 5 * intervalMs;
@@ -151,6 +151,8 @@ export class LiveClusterView {
 
   /** One message: a usable snapshot replaces the one held for its key unless that one is newer. */
   #take(text: string): void {
+    const known = keyOfText(text);
+    if (known !== undefined && this.#store.get(known)?.text === text) return; // a read fetched it first
     const decoded = decodeSnapshot(text);
     // A refused message is not what a key holds: the key is judged when a read or the re-read finds it.
     if (!('snapshot' in decoded)) return;
@@ -200,7 +202,10 @@ export class LiveClusterView {
   async #sync(): Promise<void> {
     const sent = this.#store.seq;
     const { keys, nodes } = await this.#list(true);
-    this.#drain(Number.POSITIVE_INFINITY);
+    // The announcements of what the listing saw reach the subscriber's socket with this reply, but
+    // may be read after it: one turn of the event loop lets them in, so they need not be fetched.
+    if (this.#subscriber !== undefined) await new Promise((resolve) => setImmediate(resolve));
+    this.#drain(SLICE_MS);
     const present = new Set(keys);
     this.#dropMissing(present, sent);
     const fetch = keys.filter((k) => this.#store.get(k) === undefined);

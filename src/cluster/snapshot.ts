@@ -82,14 +82,15 @@ const TYPES = new Set(['counter', 'gauge', 'histogram']);
 function validFamily(f: unknown): boolean {
   if (!isObject(f) || typeof f.name !== 'string' || typeof f.help !== 'string' || !TYPES.has(f.type as string)) return false;
   if (!Array.isArray(f.samples)) return false;
-  return f.samples.every(
-    (s: unknown) =>
-      isObject(s) &&
-      isValue(s.value) &&
-      isObject(s.labels) &&
-      (s.name === undefined || typeof s.name === 'string') &&
-      Object.values(s.labels).every((v) => typeof v === 'string' || typeof v === 'number'),
-  );
+  // Plain loops: every node's snapshots are checked each time they change.
+  for (const s of f.samples as unknown[]) {
+    if (!isObject(s) || !isValue(s.value) || !isObject(s.labels) || (s.name !== undefined && typeof s.name !== 'string')) return false;
+    for (const k in s.labels) {
+      const v = s.labels[k];
+      if (typeof v !== 'string' && typeof v !== 'number') return false;
+    }
+  }
+  return true;
 }
 
 /** Parses and checks the shape of a stored snapshot (not its age: see isExpired). */
@@ -115,6 +116,20 @@ export function decodeSnapshot(text: string): { snapshot: Snapshot } | { rejecte
   }
   const stored = v as unknown as Snapshot;
   return { snapshot: { ...stored, families: stored.families.map(decodeValues) } };
+}
+
+// What a writer's JSON.stringify puts first: format, node, version, service.
+const HEAD = /^\{"format":\d+,"node":("(?:[^"\\]|\\.)*"),"version":"(?:[^"\\]|\\.)*","service":"([a-z_]+)"/;
+
+/** The key a snapshot text belongs under, read from its first bytes without parsing it all; undefined if they are not a writer's. */
+export function keyOfText(text: string): string | undefined {
+  const m = HEAD.exec(text.slice(0, 512));
+  if (m === null) return undefined;
+  try {
+    return snapshotKey(JSON.parse(m[1] as string) as string, m[2] as ServiceName);
+  } catch {
+    return undefined;
+  }
 }
 
 /** A snapshot older than three of its writer's intervals no longer speaks for its node. */
