@@ -1,50 +1,77 @@
-// Benchmark: /api/v2/metrics/ on one node with 1, 3 and 10 nodes' snapshots in Redis, next to the
-// alternative of asking every node's four ports yourself and merging (a client fan-out), in one run.
+// Benchmark: /api/v2/metrics/ on one node.
+// 1. With 1, 3 and 10 nodes' snapshots in Redis (copies that do not change), next to the
+//    alternative of asking every node's four ports yourself and merging (a client fan-out).
+// 2. With 100 and 300 simulated nodes rewriting their snapshots every 2 s during the measurement, as
+//    live nodes do: the node (its in-memory view) next to the previous design, a fresh read of every
+//    snapshot per request, served by a process of its own over the same Redis; the whole answer and
+//    one metric, p50/p99, the ratio, both processes' RSS and what Redis sends out meanwhile.
 // Also: what writing the snapshots costs the node per interval.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer, request, Agent, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Worker } from 'node:worker_threads';
 import { Redis } from 'ioredis';
 import { startNode, writeTestConfig, tempDir, scrape, sampleValue } from '../helpers/node-process.ts';
 import { startTestRedis } from '../helpers/redis-server.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 import { SERVICES } from '../../src/services/names.ts';
-import { snapshotKey } from '../../src/cluster/snapshot.ts';
+import { NODES_KEY, snapshotKey } from '../../src/cluster/snapshot.ts';
+import { LiveClusterView } from '../../src/cluster/live-cluster-view.ts';
+import { renderView } from '../../src/cluster/cluster-answer.ts';
+import { createLogger } from '../../src/logger.ts';
 
 const WARMUP = 100;
 const REQUESTS = 600;
+const INTERVAL = 2000;
+const LARGE = [100, 300];
+const ONE_METRIC = 'overseer_threads';
 const agent = new Agent({ keepAlive: true, maxSockets: 16 });
 
-function get(port: number, path: string): Promise<string> {
+function get(port: number, path: string): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, path, agent }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`${path}: ${res.statusCode}`))));
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => (res.statusCode === 200 ? resolve(Buffer.concat(chunks)) : reject(new Error(`${path}: ${res.statusCode}`))));
     });
     req.on('error', reject);
     req.end();
   });
 }
 
-async function timeIt(fn: () => Promise<void>): Promise<{ p50: number; p99: number }> {
-  for (let i = 0; i < WARMUP; i++) await fn();
+interface Timing {
+  readonly p50: number;
+  readonly p99: number;
+  readonly n: number;
+}
+
+/** Sequential requests after a warm-up: up to `count` of them, or as many as fit in `budgetMs`. */
+async function timeIt(fn: () => Promise<unknown>, count = REQUESTS, budgetMs = 30_000, warmup = WARMUP): Promise<Timing> {
+  for (let i = 0; i < warmup; i++) await fn();
   const ms: number[] = [];
-  const deadline = Date.now() + 30_000;
-  for (let i = 0; i < REQUESTS && Date.now() < deadline; i++) {
+  const deadline = Date.now() + budgetMs;
+  for (let i = 0; i < count && Date.now() < deadline; i++) {
     const t = performance.now();
     await fn();
     ms.push(performance.now() - t);
   }
   ms.sort((a, b) => a - b);
-  return { p50: ms[Math.floor(ms.length * 0.5)] as number, p99: ms[Math.floor(ms.length * 0.99)] as number };
+  return { p50: ms[Math.floor(ms.length * 0.5)] as number, p99: ms[Math.floor(ms.length * 0.99)] as number, n: ms.length };
 }
+
+const kb = (bytes: number) => `${(bytes / 1024).toFixed(0)} KB`;
+const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+const ms = (v: number) => (v < 10 ? v.toFixed(2) : v.toFixed(1));
+const status = (pid: number, field: 'VmRSS' | 'VmHWM') => 1024 * Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+const redisOut = async (client: Redis) => Number(/total_net_output_bytes:(\d+)/.exec(await client.info('stats'))?.[1]);
 
 const redis = await startTestRedis();
 const client = new Redis(redis.url);
 const { file, ports } = await writeTestConfig(tempDir(), { node_name: 'n0', redis_url: redis.url, log_level: 'info' });
 const node = startNode(['--config', file]);
 const servers: Server[] = [];
+let fresh: ChildProcess | undefined;
 try {
   await node.waitForLog('ready');
   await waitFor('n0 snapshots', async () => (await client.exists(...SERVICES.map((s) => snapshotKey('n0', s)))) === SERVICES.length);
@@ -56,7 +83,7 @@ try {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     servers.push(server);
   }
-  const seed = await Promise.all(SERVICES.map((s) => client.get(snapshotKey('n0', s))));
+  const seed = (await Promise.all(SERVICES.map((s) => client.get(snapshotKey('n0', s))))) as string[];
 
   console.log(`cluster metrics: GET /api/v2/metrics/ on one node vs fetching every node's ${SERVICES.length} ports and merging; ${REQUESTS} requests each, keep-alive`);
   for (const nodes of [1, 3, 10]) {
@@ -72,10 +99,10 @@ try {
       }
     }
     await tx.exec();
-    const body = await get(ports.web, '/api/v2/metrics/');
+    const body = (await get(ports.web, '/api/v2/metrics/')).toString();
     const seen = new Set([...body.matchAll(/node="(n\d+)"/g)].map((m) => m[1]));
     if (seen.size !== nodes) throw new Error(`expected ${nodes} nodes in the answer, saw ${seen.size}`);
-    const ours = await timeIt(async () => void (await get(ports.web, '/api/v2/metrics/')));
+    const ours = await timeIt(() => get(ports.web, '/api/v2/metrics/'));
     const fanned = servers.slice(0, nodes * SERVICES.length).map((s) => (s.address() as AddressInfo).port);
     const fanout = await timeIt(async () => void (await Promise.all(fanned.map((p) => get(p, '/metrics')))).join('\n'));
     const target = nodes === 3 ? (ours.p99 < 5 ? ' | target p99 < 5 ms: met' : ' | target p99 < 5 ms: MISSED') : '';
@@ -83,14 +110,88 @@ try {
       `  nodes=${String(nodes).padStart(2)}  ours p50=${ours.p50.toFixed(2)}ms p99=${ours.p99.toFixed(2)}ms | fan-out p50=${fanout.p50.toFixed(2)}ms p99=${fanout.p99.toFixed(2)}ms | fan-out/ours p99 ×${(fanout.p99 / ours.p99).toFixed(1)}${target}`,
     );
   }
+  await client.del(...Array.from({ length: 9 }, (_, n) => SERVICES.map((s) => snapshotKey(`n${n + 1}`, s))).flat());
 
   const web = (await scrape(ports.web)).body;
   const seconds = sampleValue(web, 'overseer_cluster_snapshot_write_seconds_total') as number;
   const written = sampleValue(web, 'overseer_cluster_snapshots_written_total') as number;
   const perInterval = (seconds / (written / SERVICES.length)) * 1000;
   console.log(`  snapshot write: ${perInterval.toFixed(2)} ms per interval for ${SERVICES.length} services (${written} snapshots written), ${((perInterval / 2000) * 100).toFixed(3)}% of the default 2 s interval`);
+
+  // The previous design, in its own process over the same Redis.
+  fresh = spawn(process.execPath, [new URL('./workers/cluster-fresh-server.ts', import.meta.url).pathname, redis.url], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const freshPort = await new Promise<number>((resolve, reject) => {
+    fresh?.stdout?.once('data', (d: Buffer) => resolve((JSON.parse(d.toString()) as { port: number }).port));
+    fresh?.once('exit', (code) => reject(new Error(`the fresh-read server exited with ${code}`)));
+  });
+  const nodePid = node.child.pid as number;
+  const freshPid = fresh.pid as number;
+  await get(ports.web, '/api/v2/metrics/'); // the view listens from the first answer on
+  const baseline = status(nodePid, 'VmRSS');
+  const perNodeBytes = seed.reduce((n, t) => n + t.length, 0);
+  console.log(
+    `cluster view under change: N simulated nodes each rewriting its ${SERVICES.length} snapshots (${kb(perNodeBytes)} a node, copies of n0's) every ${INTERVAL / 1000} s, spread over the interval, during the whole measurement; ` +
+      `ours = the node's in-memory view, fresh read = the previous design (every snapshot read and parsed per request) in its own process; sequential keep-alive requests; node RSS before any simulated node ${mb(baseline)}`,
+  );
+  for (const nodes of LARGE) {
+    const writers = new Worker(new URL('./workers/snapshot-writers.ts', import.meta.url), {
+      workerData: { redisUrl: redis.url, templates: seed, prefix: 'sim', nodes, intervalMs: INTERVAL },
+    });
+    const rates: { writes: number; bytes: number }[] = [];
+    writers.on('message', (m: { writes: number; bytes: number }) => rates.push(m));
+    const whole = `/api/v2/metrics/`;
+    const one = `/api/v2/metrics/?metric=${ONE_METRIC}`;
+    const nodesIn = async (port: number) => new Set([...(await get(port, `${one}`)).toString().matchAll(/node="([^"]+)"/g)].map((m) => m[1])).size;
+    await waitFor(`${nodes + 1} nodes in both answers`, async () => (await nodesIn(ports.web)) === nodes + 1 && (await nodesIn(freshPort)) === nodes + 1, 30_000);
+    const sizes = { whole: (await get(ports.web, whole)).length, one: (await get(ports.web, one)).length };
+
+    let out = await redisOut(client);
+    let t = performance.now();
+    const oursWhole = await timeIt(() => get(ports.web, whole), 400, 20_000, 20);
+    const oursOne = await timeIt(() => get(ports.web, one), 1500, 15_000);
+    const oursOut = ((await redisOut(client)) - out) / ((performance.now() - t) / 1000);
+    const nodeRss = status(nodePid, 'VmRSS');
+    const nodePeak = status(nodePid, 'VmHWM');
+    out = await redisOut(client);
+    t = performance.now();
+    const freshWhole = await timeIt(() => get(freshPort, whole), 150, 25_000, 5);
+    const freshOne = await timeIt(() => get(freshPort, one), 400, 20_000, 20);
+    const freshOut = ((await redisOut(client)) - out) / ((performance.now() - t) / 1000);
+    const freshRss = status(freshPid, 'VmRSS');
+    const freshPeak = status(freshPid, 'VmHWM');
+
+    // What the view holds per node: an in-memory view in this process over the same snapshots.
+    const probeRedis = client.duplicate();
+    const probe = new LiveClusterView({ redis: probeRedis, intervalMs: INTERVAL, log: createLogger('silent') });
+    const all = { nodes: new Set<string>(), metrics: new Set<string>(), service: undefined };
+    renderView(await probe.read(), all, 'text');
+    const held = probe.held();
+    await probe.close();
+    probeRedis.disconnect();
+
+    const rate = rates.slice(-10);
+    const writesPerS = rate.reduce((n, r) => n + r.writes, 0) / Math.max(1, rate.length);
+    const bytesPerS = rate.reduce((n, r) => n + r.bytes, 0) / Math.max(1, rate.length);
+    const line = (what: string, size: number, ours: Timing, old: Timing, target: number) =>
+      `    ${what} (${size > 1024 * 1024 ? mb(size) : kb(size)}): ours p50=${ms(ours.p50)}ms p99=${ms(ours.p99)}ms (${ours.n} req) | fresh read p50=${ms(old.p50)}ms p99=${ms(old.p99)}ms (${old.n} req) | ` +
+      `fresh/ours p50 ×${(old.p50 / ours.p50).toFixed(1)} p99 ×${(old.p99 / ours.p99).toFixed(1)} | target p99 < ${target} ms: ${ours.p99 < target ? 'met' : 'MISSED'}`;
+    console.log(`  nodes=${nodes} (+ n0): ${writesPerS.toFixed(0)} snapshot transactions/s, ${mb(bytesPerS)}/s of snapshots into Redis`);
+    console.log(line('whole answer', sizes.whole, oursWhole, freshWhole, 25));
+    console.log(line(`one metric, ${ONE_METRIC}`, sizes.one, oursOne, freshOne, 5));
+    console.log(
+      `    RSS: node ${mb(nodeRss)} (peak ${mb(nodePeak)}; +${mb(nodeRss - baseline)} over the node before any simulated node, ${kb((nodeRss - baseline) / nodes)} per node) | fresh-read process ${mb(freshRss)} (peak ${mb(freshPeak)})`,
+    );
+    console.log(`    held by the view: ${held.snapshots} snapshots, ${mb(held.bytes)} (${kb(held.bytes / (nodes + 1))} per node: stored texts + text pieces) | Redis sends ${mb(oursOut)}/s while ours answers, ${mb(freshOut)}/s while the fresh read does`);
+
+    writers.postMessage('stop');
+    await new Promise((r) => writers.once('exit', r));
+    const tx = client.multi();
+    for (let i = 0; i < nodes; i++) tx.del(...SERVICES.map((s) => snapshotKey(`sim${i}`, s))).hdel(NODES_KEY, `sim${i}`);
+    await tx.exec();
+  }
 } finally {
   await node.stop();
+  fresh?.kill('SIGTERM');
   for (const s of servers) s.close();
   agent.destroy();
   client.disconnect();
