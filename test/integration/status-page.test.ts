@@ -6,6 +6,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { Redis } from 'ioredis';
 import type { Browser } from 'puppeteer-core';
 import { startTestRedis, type TestRedis } from '../helpers/redis-server.ts';
@@ -171,6 +172,38 @@ describe('the status page in a browser', () => {
     assert.deepEqual(watch.errors, []);
     assert.deepEqual(watch.failed, []);
     assert.ok(watch.sent().every((r) => r.headers['sec-fetch-site'] === 'same-origin'));
+    await page.close();
+  });
+
+  test('a live connection cut while a job runs: the page says so, reconnects, subscribes again and shows the rest once', { skip: process.getuid?.() === 0 ? false : 'cutting connections (ss -K) needs root' }, async () => {
+    const n = await startJobNode('jobs-cut');
+    after(() => n.node.stop());
+    const job = await n.launch('hold.yml');
+    await n.until(job.id, ['running']);
+    const page = await browser.newPage();
+    const watch = await watchPage(page);
+    await page.goto(`http://127.0.0.1:${n.web}/#job-${job.id}`);
+    const output = () => textOf(page, '#job-output pre');
+    await waitFor('the running job shown, live', async () => (await output()).includes('TASK [hold]') && (await textOf(page, '#live-state')) === 'live', 60_000);
+    // Every text the live state shows from now on, kept in the page.
+    await page.$eval('#live-state', (state) => {
+      const seen: string[] = [];
+      const g = globalThis as unknown as { liveStates: string[]; MutationObserver: new (f: () => void) => { observe(n: unknown, o: object): void } };
+      g.liveStates = seen;
+      new g.MutationObserver(() => seen.push(state.textContent ?? '')).observe(state, { childList: true, characterData: true, subtree: true });
+    });
+    // Every established connection to the web port, the page's websocket among them, reset.
+    execFileSync('ss', ['-K', '-t', 'state', 'established', `( sport = :${n.web} )`]);
+    await waitFor('the page live again', async () => {
+      const states = await page.evaluate(() => (globalThis as unknown as { liveStates: string[] }).liveStates);
+      return states.some((t) => t.startsWith('reconnecting')) && states.at(-1) === 'live';
+    }, 20_000);
+    assert.equal(await websocketMetric(n, 'overseer_websocket_connections'), 1);
+    job.release();
+    await waitFor('the rest of the output, and the final status', async () => /^successful in /.test(await textOf(page, '#job-output .job-note')), 60_000);
+    assert.equal(await output(), await n.stdout(job.id), 'each line once, in order, across the reconnect');
+    // Requests cut mid-way may show as failed loads; nothing else may be an error.
+    assert.deepEqual(watch.errors.filter((e) => !/net::ERR_(CONNECTION_RESET|EMPTY_RESPONSE|CONNECTION_CLOSED)/.test(e)), []);
     await page.close();
   });
 });
