@@ -20,7 +20,8 @@ const USAGE = `usage: npm run status -- [--config FILE | --url http://HOST:PORT]
                   order, as /api/v2/jobs/JOB/stdout/?format=txt has it; notes and the final status
                   go to stderr
 exit codes: 0 done (with --follow: the job was successful); 1 the node cannot be reached, refuses the
-  token, or has no job JOB; 2 bad arguments; with --follow, how the job ended: 3 failed, 4 error, 5 canceled`;
+  token, or has no job JOB; 2 bad arguments; with --follow, how the job ended: 3 failed, 4 error,
+  5 canceled; 130 interrupted (Ctrl-C)`;
 
 const LOCAL = /^(localhost|127\.[\d.]+|\[::1\])$/;
 /** The longest wait for the second reading, in snapshot intervals. */
