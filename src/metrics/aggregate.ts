@@ -51,7 +51,8 @@ const shapes = new WeakMap<MetricLayout, readonly SampleShape[]>();
 
 /**
  * The samples of a metric without their values, in exposition order (a histogram's buckets with
- * their `le`, then `_sum` and `_count`). Made once per layout: the same array at every scrape.
+ * their `le`, then `_sum` and `_count`). Made once per layout: the same (frozen) array at every
+ * scrape, shared by every family aggregateMetric() returns.
  */
 export function sampleShapes(m: MetricLayout): readonly SampleShape[] {
   let known = shapes.get(m);
@@ -64,7 +65,7 @@ export function sampleShapes(m: MetricLayout): readonly SampleShape[] {
       const buckets = m.spec.buckets;
       for (let b = 0; b <= buckets.length; b++) {
         const le = b < buckets.length ? (buckets[b] as number) : '+Inf';
-        out.push({ name: `${name}_bucket`, labels: { ...s.labels, le } });
+        out.push({ name: `${name}_bucket`, labels: Object.freeze({ ...s.labels, le }) });
       }
       out.push({ name: `${name}_sum`, labels: s.labels }, { name: `${name}_count`, labels: s.labels });
     }
