@@ -11,6 +11,8 @@ export interface AnswerSource {
   readonly node: string;
   readonly service: string;
   readonly families: readonly { readonly name: string; readonly type: Family['type'] }[];
+  /** The positions in `families` of those with this name. */
+  indexOf(name: string): readonly number[] | undefined;
   /** Its pieces in a format (rendered on first use, then kept). */
   pieces(format: AnswerFormat): Pieces;
 }
@@ -85,24 +87,35 @@ export function byNodeThenService(a: AnswerSource, b: AnswerSource): number {
  */
 function merge(sources: readonly AnswerSource[], metrics: ReadonlySet<string>, format: AnswerFormat): Merged[] {
   const merged = new Map<string, Merged>();
+  const wanted = [...metrics];
+  const picked: number[] = [];
   for (const source of sources) {
-    let pieces: Pieces | undefined;
-    source.families.forEach((f, i) => {
-      if (metrics.size > 0 && !metrics.has(f.name)) return;
-      pieces ??= source.pieces(format);
+    let positions: Iterable<number>;
+    if (wanted.length === 0) positions = source.families.keys();
+    else {
+      // A few names asked for: look them up rather than walk every family of every snapshot.
+      picked.length = 0;
+      for (const name of wanted) for (const i of source.indexOf(name) ?? []) picked.push(i);
+      if (picked.length === 0) continue;
+      if (picked.length > 1) picked.sort((a, b) => a - b);
+      positions = picked;
+    }
+    const pieces = source.pieces(format);
+    for (const i of positions) {
+      const f = source.families[i] as AnswerSource['families'][number];
       let into = merged.get(f.name);
       if (into === undefined) {
         into = { name: f.name, type: f.type, parts: new Parts(), filled: 0 };
         into.parts.add(pieces.headers[i] as Uint8Array);
         merged.set(f.name, into);
       }
-      if (into.type !== f.type) return;
+      if (into.type !== f.type) continue;
       const body = pieces.bodies[i] as Uint8Array;
-      if (body.length === 0) return;
+      if (body.length === 0) continue;
       if (format === 'json' && into.filled > 0) into.parts.add(COMMA);
       into.parts.add(body);
       into.filled++;
-    });
+    }
   }
   return [...merged.values()];
 }

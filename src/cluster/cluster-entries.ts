@@ -22,15 +22,20 @@ export class Entry implements AnswerSource {
   readonly families: readonly { readonly name: string; readonly type: Family['type'] }[];
   readonly #pieces: Partial<Record<AnswerFormat, Pieces>> = {};
   #fingerprint: string | undefined;
+  #index: Map<string, number[]> | undefined;
 
-  constructor(key: string, text: string, seq: number, decoded: Decoded, formats: Iterable<AnswerFormat>) {
+  /** `before` is the entry this one replaces: its family list is kept when the families are the same. */
+  constructor(key: string, text: string, seq: number, decoded: Decoded, formats: Iterable<AnswerFormat>, before?: Entry) {
     this.key = key;
     this.text = text;
     this.seq = seq;
     if ('snapshot' in decoded) {
       this.head = snapshotHead(decoded.snapshot);
       this.refused = undefined;
-      this.families = decoded.snapshot.families.map((f) => ({ name: f.name, type: f.type }));
+      const families = decoded.snapshot.families;
+      const same = before !== undefined && before.families.length === families.length && families.every((f, i) => f.name === before.families[i]?.name && f.type === before.families[i]?.type);
+      this.families = same ? before.families : families.map((f) => ({ name: f.name, type: f.type }));
+      if (same) this.#index = before.#index;
       for (const format of formats) this.#pieces[format] = renderPieces(decoded.snapshot, format);
     } else {
       this.head = undefined;
@@ -45,6 +50,19 @@ export class Entry implements AnswerSource {
 
   get service(): string {
     return this.head?.service ?? '';
+  }
+
+  /** The positions of its families with this name (made on the first filtered answer). */
+  indexOf(name: string): readonly number[] | undefined {
+    if (this.#index === undefined) {
+      this.#index = new Map();
+      this.families.forEach((f, i) => {
+        const at = this.#index?.get(f.name);
+        if (at === undefined) this.#index?.set(f.name, [i]);
+        else at.push(i);
+      });
+    }
+    return this.#index.get(name);
   }
 
   /** Its answer pieces in a format: rendered on first use (the text is decoded again once), then kept. */
@@ -73,6 +91,8 @@ export class EntryStore {
   readonly #entries = new Map<string, Entry>();
   #seq = 0;
   #generation = 0;
+  /** The keys in key order and the usable ones by node then service: changes only when keys come, go or change node. */
+  #keyOrder: { byKey: string[]; byNode: string[] } | undefined;
   #ordered: { byKey: Entry[]; byNode: Entry[] } | undefined;
 
   /** Increases with every entry taken in. */
@@ -98,18 +118,21 @@ export class EntryStore {
 
   /** Takes in a stored text (decoding it unless `decoded` is given); nothing happens when it is the text already held. */
   put(key: string, text: string, formats: Iterable<AnswerFormat>, decoded?: Decoded): void {
-    if (this.#entries.get(key)?.text === text) return;
-    this.#entries.set(key, new Entry(key, text, ++this.#seq, decoded ?? decodeSnapshot(text), formats));
-    this.#changed();
+    const held = this.#entries.get(key);
+    if (held?.text === text) return;
+    const entry = new Entry(key, text, ++this.#seq, decoded ?? decodeSnapshot(text), formats, held);
+    this.#entries.set(key, entry);
+    this.#changed(held === undefined || held.head === undefined || entry.head === undefined || held.node !== entry.node || held.service !== entry.service);
   }
 
   delete(key: string): void {
-    if (this.#entries.delete(key)) this.#changed();
+    if (this.#entries.delete(key)) this.#changed(true);
   }
 
-  #changed(): void {
+  #changed(reordered: boolean): void {
     this.#generation++;
     this.#ordered = undefined;
+    if (reordered) this.#keyOrder = undefined;
   }
 
   /** The newest usable snapshot time per node. */
@@ -120,9 +143,13 @@ export class EntryStore {
   }
 
   #order(): { byKey: Entry[]; byNode: Entry[] } {
-    if (this.#ordered === undefined) {
+    if (this.#keyOrder === undefined) {
       const byKey = [...this.#entries.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-      this.#ordered = { byKey, byNode: byKey.filter((e) => e.head !== undefined).sort(byNodeThenService) };
+      this.#keyOrder = { byKey: byKey.map((e) => e.key), byNode: byKey.filter((e) => e.head !== undefined).sort(byNodeThenService).map((e) => e.key) };
+    }
+    if (this.#ordered === undefined) {
+      const entry = (key: string) => this.#entries.get(key) as Entry;
+      this.#ordered = { byKey: this.#keyOrder.byKey.map(entry), byNode: this.#keyOrder.byNode.map(entry) };
     }
     return this.#ordered;
   }

@@ -214,8 +214,9 @@ export class LiveClusterView {
     for (const [node, raw] of Object.entries(nodes)) {
       if (this.#markers.get(node) === raw) continue;
       reconciled.push([node, raw]);
+      // Not only newer: a node whose clock went back writes older times, which a message would not replace.
       const at = recordedAt(raw);
-      if (at === undefined || at <= (newest.get(node) ?? Number.NEGATIVE_INFINITY)) continue;
+      if (at === undefined || at === newest.get(node)) continue;
       for (const service of SERVICES) {
         const key = snapshotKey(node, service);
         if (present.has(key) && this.#store.get(key) !== undefined) fetch.push(key);

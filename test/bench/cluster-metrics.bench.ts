@@ -7,6 +7,7 @@
 //    one metric, p50/p99, the ratio, both processes' RSS and what Redis sends out meanwhile.
 // Also: what writing the snapshots costs the node per interval.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createServer, request, Agent, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -118,37 +119,57 @@ try {
   const perInterval = (seconds / (written / SERVICES.length)) * 1000;
   console.log(`  snapshot write: ${perInterval.toFixed(2)} ms per interval for ${SERVICES.length} services (${written} snapshots written), ${((perInterval / 2000) * 100).toFixed(3)}% of the default 2 s interval`);
 
-  // The previous design, in its own process over the same Redis.
+  await node.stop();
+  await client.del(...SERVICES.map((s) => snapshotKey('n0', s)));
+  await client.hdel(NODES_KEY, 'n0');
+
+  const perNodeBytes = seed.reduce((n, t) => n + t.length, 0);
+  console.log(
+    `cluster view under change: N simulated nodes each rewriting its ${SERVICES.length} snapshots (${kb(perNodeBytes)} a node, copies of n0's) every ${INTERVAL / 1000} s, spread over the interval, during the whole measurement; ` +
+      `ours = a fresh node's in-memory view, fresh read = the previous design (every snapshot read and parsed per request) in a process of its own; sequential keep-alive requests`,
+  );
+  for (const nodes of LARGE) await underChange(nodes, seed);
+} finally {
+  await node.stop();
+  fresh?.kill('SIGTERM');
+  for (const s of servers) s.close();
+  agent.destroy();
+  client.disconnect();
+  await redis.stop();
+}
+
+/** One size: a new node and a new fresh-read process, `nodes` simulated nodes writing all along. */
+async function underChange(nodes: number, seed: readonly string[]): Promise<void> {
+  const config = await writeTestConfig(tempDir(), { node_name: 'n0', redis_url: redis.url, log_level: 'info' });
+  const ours = startNode(['--config', config.file]);
+  const web = config.ports.web;
   fresh = spawn(process.execPath, [new URL('./workers/cluster-fresh-server.ts', import.meta.url).pathname, redis.url], { stdio: ['ignore', 'pipe', 'inherit'] });
   const freshPort = await new Promise<number>((resolve, reject) => {
     fresh?.stdout?.once('data', (d: Buffer) => resolve((JSON.parse(d.toString()) as { port: number }).port));
     fresh?.once('exit', (code) => reject(new Error(`the fresh-read server exited with ${code}`)));
   });
-  const nodePid = node.child.pid as number;
-  const freshPid = fresh.pid as number;
-  await get(ports.web, '/api/v2/metrics/'); // the view listens from the first answer on
-  const baseline = status(nodePid, 'VmRSS');
-  const perNodeBytes = seed.reduce((n, t) => n + t.length, 0);
-  console.log(
-    `cluster view under change: N simulated nodes each rewriting its ${SERVICES.length} snapshots (${kb(perNodeBytes)} a node, copies of n0's) every ${INTERVAL / 1000} s, spread over the interval, during the whole measurement; ` +
-      `ours = the node's in-memory view, fresh read = the previous design (every snapshot read and parsed per request) in its own process; sequential keep-alive requests; node RSS before any simulated node ${mb(baseline)}`,
-  );
-  for (const nodes of LARGE) {
-    const writers = new Worker(new URL('./workers/snapshot-writers.ts', import.meta.url), {
-      workerData: { redisUrl: redis.url, templates: seed, prefix: 'sim', nodes, intervalMs: INTERVAL },
-    });
-    const rates: { writes: number; bytes: number }[] = [];
-    writers.on('message', (m: { writes: number; bytes: number }) => rates.push(m));
+  const writers = new Worker(new URL('./workers/snapshot-writers.ts', import.meta.url), {
+    workerData: { redisUrl: redis.url, templates: seed, prefix: 'sim', nodes, intervalMs: INTERVAL },
+  });
+  const rates: { writes: number; bytes: number }[] = [];
+  writers.on('message', (m: { writes: number; bytes: number }) => rates.push(m));
+  try {
+    await ours.waitForLog('ready');
+    const nodePid = ours.child.pid as number;
+    const freshPid = fresh.pid as number;
+    await get(web, '/api/v2/metrics/'); // the view listens from the first answer on
+    const baseline = status(nodePid, 'VmRSS');
     const whole = `/api/v2/metrics/`;
     const one = `/api/v2/metrics/?metric=${ONE_METRIC}`;
-    const nodesIn = async (port: number) => new Set([...(await get(port, `${one}`)).toString().matchAll(/node="([^"]+)"/g)].map((m) => m[1])).size;
-    await waitFor(`${nodes + 1} nodes in both answers`, async () => (await nodesIn(ports.web)) === nodes + 1 && (await nodesIn(freshPort)) === nodes + 1, 30_000);
-    const sizes = { whole: (await get(ports.web, whole)).length, one: (await get(ports.web, one)).length };
+    const nodesIn = async (port: number) => new Set([...(await get(port, one)).toString().matchAll(/node="([^"]+)"/g)].map((m) => m[1])).size;
+    await waitFor(`${nodes + 1} nodes in both answers`, async () => (await nodesIn(web)) === nodes + 1 && (await nodesIn(freshPort)) === nodes + 1, 30_000);
+    const loadedRss = status(nodePid, 'VmRSS'); // the view holds every node; no whole answer asked yet
+    const sizes = { whole: (await get(web, whole)).length, one: (await get(web, one)).length };
 
     let out = await redisOut(client);
     let t = performance.now();
-    const oursWhole = await timeIt(() => get(ports.web, whole), 400, 20_000, 20);
-    const oursOne = await timeIt(() => get(ports.web, one), 1500, 15_000);
+    const oursWhole = await timeIt(() => get(web, whole), 400, 20_000, 20);
+    const oursOne = await timeIt(() => get(web, one), 1500, 15_000);
     const oursOut = ((await redisOut(client)) - out) / ((performance.now() - t) / 1000);
     const nodeRss = status(nodePid, 'VmRSS');
     const nodePeak = status(nodePid, 'VmHWM');
@@ -163,8 +184,7 @@ try {
     // What the view holds per node: an in-memory view in this process over the same snapshots.
     const probeRedis = client.duplicate();
     const probe = new LiveClusterView({ redis: probeRedis, intervalMs: INTERVAL, log: createLogger('silent') });
-    const all = { nodes: new Set<string>(), metrics: new Set<string>(), service: undefined };
-    renderView(await probe.read(), all, 'text');
+    renderView(await probe.read(), { nodes: new Set<string>(), metrics: new Set<string>(), service: undefined }, 'text');
     const held = probe.held();
     await probe.close();
     probeRedis.disconnect();
@@ -172,28 +192,30 @@ try {
     const rate = rates.slice(-10);
     const writesPerS = rate.reduce((n, r) => n + r.writes, 0) / Math.max(1, rate.length);
     const bytesPerS = rate.reduce((n, r) => n + r.bytes, 0) / Math.max(1, rate.length);
-    const line = (what: string, size: number, ours: Timing, old: Timing, target: number) =>
-      `    ${what} (${size > 1024 * 1024 ? mb(size) : kb(size)}): ours p50=${ms(ours.p50)}ms p99=${ms(ours.p99)}ms (${ours.n} req) | fresh read p50=${ms(old.p50)}ms p99=${ms(old.p99)}ms (${old.n} req) | ` +
-      `fresh/ours p50 ×${(old.p50 / ours.p50).toFixed(1)} p99 ×${(old.p99 / ours.p99).toFixed(1)} | target p99 < ${target} ms: ${ours.p99 < target ? 'met' : 'MISSED'}`;
+    const line = (what: string, size: number, a: Timing, b: Timing, target: number) =>
+      `    ${what} (${size > 1024 * 1024 ? mb(size) : kb(size)}): ours p50=${ms(a.p50)}ms p99=${ms(a.p99)}ms (${a.n} req) | fresh read p50=${ms(b.p50)}ms p99=${ms(b.p99)}ms (${b.n} req) | ` +
+      `fresh/ours p50 ×${(b.p50 / a.p50).toFixed(1)} p99 ×${(b.p99 / a.p99).toFixed(1)} | target p99 < ${target} ms: ${a.p99 < target ? 'met' : 'MISSED'}`;
     console.log(`  nodes=${nodes} (+ n0): ${writesPerS.toFixed(0)} snapshot transactions/s, ${mb(bytesPerS)}/s of snapshots into Redis`);
     console.log(line('whole answer', sizes.whole, oursWhole, freshWhole, 25));
     console.log(line(`one metric, ${ONE_METRIC}`, sizes.one, oursOne, freshOne, 5));
     console.log(
-      `    RSS: node ${mb(nodeRss)} (peak ${mb(nodePeak)}; +${mb(nodeRss - baseline)} over the node before any simulated node, ${kb((nodeRss - baseline) / nodes)} per node) | fresh-read process ${mb(freshRss)} (peak ${mb(freshPeak)})`,
+      `    RSS: node ${mb(baseline)} alone, ${mb(loadedRss)} holding them (+${mb(loadedRss - baseline)}, ${kb((loadedRss - baseline) / nodes)} per node), ` +
+        `${mb(nodeRss)} after answering (peak ${mb(nodePeak)}) | fresh-read process ${mb(freshRss)} after answering (peak ${mb(freshPeak)})`,
     );
     console.log(`    held by the view: ${held.snapshots} snapshots, ${mb(held.bytes)} (${kb(held.bytes / (nodes + 1))} per node: stored texts + text pieces) | Redis sends ${mb(oursOut)}/s while ours answers, ${mb(freshOut)}/s while the fresh read does`);
-
+  } finally {
     writers.postMessage('stop');
     await new Promise((r) => writers.once('exit', r));
+    await ours.stop();
+    const f = fresh;
+    fresh = undefined;
+    if (f.exitCode === null && f.signalCode === null) {
+      const exited = once(f, 'exit');
+      f.kill('SIGTERM');
+      await exited;
+    }
     const tx = client.multi();
     for (let i = 0; i < nodes; i++) tx.del(...SERVICES.map((s) => snapshotKey(`sim${i}`, s))).hdel(NODES_KEY, `sim${i}`);
     await tx.exec();
   }
-} finally {
-  await node.stop();
-  fresh?.kill('SIGTERM');
-  for (const s of servers) s.close();
-  agent.destroy();
-  client.disconnect();
-  await redis.stop();
 }
