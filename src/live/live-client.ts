@@ -2,6 +2,7 @@
 // to send to it. A client that stops reading is never waited for: once more than
 // MAX_BUFFERED_BYTES of its messages are unread it is told why, dropped and counted, and the
 // events keep flowing to everyone else.
+import type { Duplex } from 'node:stream';
 import type { WebSocket, RawData } from 'ws';
 import type { DropReason } from './drop-reasons.ts';
 import type { LiveMetrics } from './live-metrics.ts';
@@ -36,6 +37,9 @@ export class LiveClient {
   groups: ReadonlySet<string> = new Set();
   readonly remote: string;
   readonly #ws: WebSocket;
+  /** The connection under ws: corked while a burst of messages is written (one writev, not one per message). */
+  readonly #socket: Duplex;
+  #corked = false;
   readonly #host: ClientHost;
   #authenticated: boolean;
   #closed = false;
@@ -43,8 +47,9 @@ export class LiveClient {
   #authTimer: NodeJS.Timeout | undefined;
 
   /** authenticated: the upgrade carried a valid token, or the node has none. */
-  constructor(ws: WebSocket, host: ClientHost, authenticated: boolean, remote: string) {
+  constructor(ws: WebSocket, socket: Duplex, host: ClientHost, authenticated: boolean, remote: string) {
     this.#ws = ws;
+    this.#socket = socket;
     this.#host = host;
     this.#authenticated = authenticated;
     this.remote = remote;
@@ -68,6 +73,15 @@ export class LiveClient {
     if (unread > MAX_BUFFERED_BYTES) {
       this.drop('slow', `This client fell behind: ${unread} bytes of messages were waiting to be read (the limit is ${MAX_BUFFERED_BYTES}). Reconnect, subscribe again, and read what was missed from the API.`);
       return;
+    }
+    if (!this.#corked) {
+      // A batch's events go out together when this tick ends (ws writes each message on its own).
+      this.#corked = true;
+      this.#socket.cork();
+      process.nextTick(() => {
+        this.#corked = false;
+        this.#socket.uncork();
+      });
     }
     this.#ws.send(text);
     this.#host.metrics.m.wsMessagesSent.inc();

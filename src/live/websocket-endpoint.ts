@@ -114,7 +114,7 @@ export function attachLiveEndpoint(server: Server, deps: LiveEndpointDeps): Live
     wss.handleUpgrade(req, socket, head, (ws) => {
       alive.set(ws, true);
       ws.on('pong', () => alive.set(ws, true));
-      const client = new LiveClient(ws, hub, verdict.authenticated, address);
+      const client = new LiveClient(ws, socket, hub, verdict.authenticated, address);
       hub.join(client);
       ws.once('close', () => hub.leave(client));
     });
