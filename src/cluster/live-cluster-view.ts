@@ -1,14 +1,16 @@
 // The cluster view kept in memory: every stored snapshot decoded once when it changes, so that an
 // answer is assembled from what is held instead of reading and parsing every snapshot again.
 // Three ways a change comes in:
-// - the snapshot channel, while answers are asked for: every writer publishes each snapshot it
-//   stores, whole, in the same transaction; the view takes it in between requests;
+// - the snapshot channel, while answers are asked for (from the first /api/v2/metrics/ answer until
+//   idleAfter without one): every writer publishes each snapshot it stores, whole, in the same
+//   transaction; the view takes it in between requests. A node nobody asks for answers does not
+//   listen, so the channel's fan-out costs Redis one copy per viewing node, not per node;
 // - every read, one round trip: the snapshot keys (SCAN) and the node list (whose entry a writer
 //   and the relay endpoint update with each snapshot). Keys that appeared are fetched, keys gone are
-//   dropped, and a node whose recorded time is newer than its snapshots held is fetched again (a
+//   dropped, and a node whose recorded time differs from its snapshots held is fetched again (a
 //   missed message, or a peer's snapshot stored by the relay, which publishes nothing);
-// - a full re-read every five intervals while answers are asked for, for whatever changed a stored
-//   snapshot without either (a hand-written key).
+// - a full re-read every five intervals while listening, for whatever changed a stored snapshot
+//   without either (a hand-written key).
 // Expiry is judged when a view is cut (EntryStore#viewAt), not when a snapshot is taken in.
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.ts';
