@@ -91,6 +91,8 @@ export class EntryStore {
   readonly #entries = new Map<string, Entry>();
   #seq = 0;
   #generation = 0;
+  /** Per node, its usable snapshots' times by key (kept as entries come and go). */
+  readonly #times = new Map<string, Map<string, number>>();
   /** The keys in key order and the usable ones by node then service: changes only when keys come, go or change node. */
   #keyOrder: { byKey: string[]; byNode: string[] } | undefined;
   #ordered: { byKey: Entry[]; byNode: Entry[] } | undefined;
@@ -122,11 +124,28 @@ export class EntryStore {
     if (held?.text === text) return;
     const entry = new Entry(key, text, ++this.#seq, decoded ?? decodeSnapshot(text), formats, held);
     this.#entries.set(key, entry);
+    if (held !== undefined) this.#untime(held);
+    if (entry.head !== undefined) {
+      let times = this.#times.get(entry.head.node);
+      if (times === undefined) this.#times.set(entry.head.node, (times = new Map()));
+      times.set(key, entry.head.at);
+    }
     this.#changed(held === undefined || held.head === undefined || entry.head === undefined || held.node !== entry.node || held.service !== entry.service);
   }
 
   delete(key: string): void {
-    if (this.#entries.delete(key)) this.#changed(true);
+    const held = this.#entries.get(key);
+    if (held === undefined) return;
+    this.#entries.delete(key);
+    this.#untime(held);
+    this.#changed(true);
+  }
+
+  #untime(e: Entry): void {
+    if (e.head === undefined) return;
+    const times = this.#times.get(e.head.node);
+    times?.delete(e.key);
+    if (times?.size === 0) this.#times.delete(e.head.node);
   }
 
   #changed(reordered: boolean): void {
@@ -135,10 +154,12 @@ export class EntryStore {
     if (reordered) this.#keyOrder = undefined;
   }
 
-  /** The newest usable snapshot time per node. */
-  newestByNode(): Map<string, number> {
-    const newest = new Map<string, number>();
-    for (const e of this.#entries.values()) if (e.head !== undefined && (newest.get(e.head.node) ?? -Infinity) < e.head.at) newest.set(e.head.node, e.head.at);
+  /** The newest usable snapshot time of a node, if any is held. */
+  newestAt(node: string): number | undefined {
+    const times = this.#times.get(node);
+    if (times === undefined) return undefined;
+    let newest = Number.NEGATIVE_INFINITY;
+    for (const at of times.values()) if (at > newest) newest = at;
     return newest;
   }
 

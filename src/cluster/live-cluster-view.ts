@@ -5,13 +5,14 @@
 //   idleAfter without one): every writer publishes each snapshot it stores, whole, in the same
 //   transaction; the view takes it in between requests. A node nobody asks for answers does not
 //   listen, so the channel's fan-out costs Redis one copy per viewing node, not per node;
-// - every read, one round trip: the snapshot keys (SCAN) and the node list (whose entry a writer
+// - every read, one round trip: the snapshot keys (SCAN, in list-snapshots.lua) and the node list (whose entry a writer
 //   and the relay endpoint update with each snapshot). Keys that appeared are fetched, keys gone are
 //   dropped, and a node whose recorded time differs from its snapshots held is fetched again (a
 //   missed message, or a peer's snapshot stored by the relay, which publishes nothing);
 // - a full re-read every five intervals while listening, for whatever changed a stored snapshot
 //   without either (a hand-written key).
 // Expiry is judged when a view is cut (EntryStore#viewAt), not when a snapshot is taken in.
+import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.ts';
 import { throttledWarn } from '../logger.ts';
@@ -21,8 +22,18 @@ import { EntryStore } from './cluster-entries.ts';
 import type { AnswerFormat } from './snapshot-pieces.ts';
 import { NODES_KEY, SNAPSHOT_CHANNEL, SNAPSHOT_PATTERN, decodeSnapshot, keyOfText, snapshotKey } from './snapshot.ts';
 
-/** Keys SCAN looks at per call: a node's keyspace is small, so one call usually lists them all. */
-const SCAN_COUNT = 10_000;
+// Read once, when the module loads: a missing file fails at start.
+const LIST_SNAPSHOTS = readFileSync(new URL('./list-snapshots.lua', import.meta.url), 'utf8');
+const listing = new WeakSet<Redis>();
+
+/** The connection, with the listing script defined on it (once per connection, as defineCommand wants). */
+function withListing(redis: Redis): Redis & { overseerListSnapshots(nodesKey: string, pattern: string): Promise<string> } {
+  if (!listing.has(redis)) {
+    redis.defineCommand('overseerListSnapshots', { numberOfKeys: 1, lua: LIST_SNAPSHOTS });
+    listing.add(redis);
+  }
+  return redis as Redis & { overseerListSnapshots(nodesKey: string, pattern: string): Promise<string> };
+}
 /** Keys per MGET in the full re-read: requests get their turn between chunks. */
 const REREAD_CHUNK = 64;
 /** How long messages are taken in before requests get their turn. */
@@ -169,23 +180,26 @@ export class LiveClusterView {
     return [...this.#wanted.keys()];
   }
 
-  async #list(withNodes: boolean): Promise<{ keys: string[]; nodes: Record<string, string> }> {
-    const pipeline = this.#redis.pipeline().scan('0', 'MATCH', SNAPSHOT_PATTERN, 'COUNT', SCAN_COUNT);
-    if (withNodes) pipeline.hgetall(NODES_KEY);
-    const results = (await pipeline.exec()) ?? [];
-    for (const [err] of results) if (err) throw err;
-    let [cursor, found] = results[0]?.[1] as [string, string[]];
-    const keys = new Set(found);
-    while (cursor !== '0') {
-      [cursor, found] = await this.#redis.scan(cursor, 'MATCH', SNAPSHOT_PATTERN, 'COUNT', SCAN_COUNT);
-      for (const k of found) keys.add(k);
-    }
-    return { keys: [...keys], nodes: withNodes ? (results[1]?.[1] as Record<string, string>) : {} };
+  /** Every snapshot key and the node list's entries, in one round trip. */
+  async #list(): Promise<{ keys: Set<string>; nodes: Map<string, string> }> {
+    const [found, flat] = JSON.parse(await withListing(this.#redis).overseerListSnapshots(NODES_KEY, SNAPSHOT_PATTERN)) as [unknown, unknown];
+    // cjson writes an empty Lua table as {}; SCAN may return a key twice.
+    const keys = new Set(Array.isArray(found) ? (found as string[]) : []);
+    const nodes = new Map<string, string>();
+    if (Array.isArray(flat)) for (let i = 0; i + 1 < flat.length; i += 2) nodes.set(flat[i] as string, flat[i + 1] as string);
+    return { keys, nodes };
   }
 
-  /** Drops held keys that Redis no longer has, unless taken in after the listing was asked for. */
-  #dropMissing(present: ReadonlySet<string>, sent: number): void {
+  /**
+   * Drops held keys that Redis no longer has, unless taken in after the listing was asked for;
+   * returns the listed keys not held.
+   */
+  #reconcileKeys(present: ReadonlySet<string>, sent: number): string[] {
+    const missing: string[] = [];
+    for (const key of present) if (this.#store.get(key) === undefined) missing.push(key);
+    if (present.size - missing.length === this.#store.size) return missing; // every key held is listed
     for (const key of [...this.#store.keys()]) if (!present.has(key) && (this.#store.get(key)?.seq ?? 0) <= sent) this.#store.delete(key);
+    return missing;
   }
 
   async #fetch(keys: readonly string[], sent: number, chunk: number): Promise<void> {
@@ -203,37 +217,34 @@ export class LiveClusterView {
 
   async #sync(): Promise<void> {
     const sent = this.#store.seq;
-    const { keys, nodes } = await this.#list(true);
+    const { keys, nodes } = await this.#list();
     // The announcements of what the listing saw reach the subscriber's socket with this reply, but
     // may be read after it: one turn of the event loop lets them in, so they need not be fetched.
     if (this.#subscriber !== undefined) await new Promise((resolve) => setImmediate(resolve));
     this.#drain(SLICE_MS);
-    const present = new Set(keys);
-    this.#dropMissing(present, sent);
-    const fetch = keys.filter((k) => this.#store.get(k) === undefined);
-    const newest = this.#store.newestByNode();
+    const fetch = this.#reconcileKeys(keys, sent);
     const reconciled: [string, string][] = [];
-    for (const [node, raw] of Object.entries(nodes)) {
+    for (const [node, raw] of nodes) {
       if (this.#markers.get(node) === raw) continue;
       reconciled.push([node, raw]);
       // Not only newer: a node whose clock went back writes older times, which a message would not replace.
       const at = recordedAt(raw);
-      if (at === undefined || at === newest.get(node)) continue;
+      if (at === undefined || at === this.#store.newestAt(node)) continue;
       for (const service of SERVICES) {
         const key = snapshotKey(node, service);
-        if (present.has(key) && this.#store.get(key) !== undefined) fetch.push(key);
+        if (keys.has(key) && this.#store.get(key) !== undefined) fetch.push(key);
       }
     }
     if (fetch.length > 0) await this.#fetch(fetch, sent, fetch.length);
     for (const [node, raw] of reconciled) this.#markers.set(node, raw);
-    for (const node of this.#markers.keys()) if (!(node in nodes)) this.#markers.delete(node);
+    for (const node of this.#markers.keys()) if (!nodes.has(node)) this.#markers.delete(node);
   }
 
   async #reread(): Promise<void> {
     const sent = this.#store.seq;
-    const { keys } = await this.#list(false);
-    this.#dropMissing(new Set(keys), sent);
-    await this.#fetch(keys, sent, REREAD_CHUNK);
+    const { keys } = await this.#list();
+    this.#reconcileKeys(keys, sent);
+    await this.#fetch([...keys], sent, REREAD_CHUNK);
   }
 
   #tick(): void {
