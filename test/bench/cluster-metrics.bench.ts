@@ -65,6 +65,12 @@ const kb = (bytes: number) => `${(bytes / 1024).toFixed(0)} KB`;
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 const ms = (v: number) => (v < 10 ? v.toFixed(2) : v.toFixed(1));
 const status = (pid: number, field: 'VmRSS' | 'VmHWM') => 1024 * Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+/** CPU seconds a process has used (user + system, /proc/<pid>/stat, 100 ticks a second). */
+const cpuSeconds = (pid: number) => {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+};
+const pct = (share: number) => `${(share * 100).toFixed(1)}%`;
 const redisOut = async (client: Redis) => Number(/total_net_output_bytes:(\d+)/.exec(await client.info('stats'))?.[1]);
 
 const redis = await startTestRedis();
@@ -148,26 +154,41 @@ async function underChange(nodes: number, seed: readonly string[]): Promise<void
     fresh?.stdout?.once('data', (d: Buffer) => resolve((JSON.parse(d.toString()) as { port: number }).port));
     fresh?.once('exit', (code) => reject(new Error(`the fresh-read server exited with ${code}`)));
   });
-  const writers = new Worker(new URL('./workers/snapshot-writers.ts', import.meta.url), {
-    workerData: { redisUrl: redis.url, templates: seed, prefix: 'sim', nodes, intervalMs: INTERVAL },
-  });
+  let writers: Worker | undefined;
   const rates: { writes: number; bytes: number }[] = [];
-  writers.on('message', (m: { writes: number; bytes: number }) => rates.push(m));
   try {
     await ours.waitForLog('ready');
     const nodePid = ours.child.pid as number;
     const freshPid = fresh.pid as number;
     await get(web, '/api/v2/metrics/'); // the view listens from the first answer on
     const baseline = status(nodePid, 'VmRSS');
+    // The node's own CPU alone, over two of its snapshot intervals (counted by what it writes).
+    const written = async () => sampleValue((await scrape(web)).body, 'overseer_cluster_snapshots_written_total') ?? 0;
+    let cpu = cpuSeconds(nodePid);
+    let t = performance.now();
+    const start = await written();
+    await waitFor('two snapshot intervals', async () => (await written()) >= start + 2 * SERVICES.length, 30_000);
+    const idleCpu = (cpuSeconds(nodePid) - cpu) / ((performance.now() - t) / 1000);
+
+    writers = new Worker(new URL('./workers/snapshot-writers.ts', import.meta.url), {
+      workerData: { redisUrl: redis.url, templates: seed, prefix: 'sim', nodes, intervalMs: INTERVAL },
+    });
+    writers.on('message', (m: { writes: number; bytes: number }) => rates.push(m));
     const whole = `/api/v2/metrics/`;
     const one = `/api/v2/metrics/?metric=${ONE_METRIC}`;
     const nodesIn = async (port: number) => new Set([...(await get(port, one)).toString().matchAll(/node="([^"]+)"/g)].map((m) => m[1])).size;
     await waitFor(`${nodes + 1} nodes in both answers`, async () => (await nodesIn(web)) === nodes + 1 && (await nodesIn(freshPort)) === nodes + 1, 30_000);
+    // Keeping the view current with no request: over five of the writers' one-second reports.
+    cpu = cpuSeconds(nodePid);
+    t = performance.now();
+    const reports = rates.length;
+    await waitFor('five writer reports', () => rates.length >= reports + 5, 30_000);
+    const ingestCpu = (cpuSeconds(nodePid) - cpu) / ((performance.now() - t) / 1000);
     const loadedRss = status(nodePid, 'VmRSS'); // the view holds every node; no whole answer asked yet
     const sizes = { whole: (await get(web, whole)).length, one: (await get(web, one)).length };
 
     let out = await redisOut(client);
-    let t = performance.now();
+    t = performance.now();
     const oursWhole = await timeIt(() => get(web, whole), 400, 20_000, 20);
     const oursOne = await timeIt(() => get(web, one), 1500, 15_000);
     const oursOut = ((await redisOut(client)) - out) / ((performance.now() - t) / 1000);
@@ -202,10 +223,14 @@ async function underChange(nodes: number, seed: readonly string[]): Promise<void
       `    RSS: node ${mb(baseline)} alone, ${mb(loadedRss)} holding them (+${mb(loadedRss - baseline)}, ${kb((loadedRss - baseline) / nodes)} per node), ` +
         `${mb(nodeRss)} after answering (peak ${mb(nodePeak)}) | fresh-read process ${mb(freshRss)} after answering (peak ${mb(freshPeak)})`,
     );
+    console.log(`    node CPU: ${pct(idleCpu)} of a core alone, ${pct(ingestCpu)} holding the ${nodes} nodes' view current with no request (+${pct(ingestCpu - idleCpu)})`);
     console.log(`    held by the view: ${held.snapshots} snapshots, ${mb(held.bytes)} (${kb(held.bytes / (nodes + 1))} per node: stored texts + text pieces) | Redis sends ${mb(oursOut)}/s while ours answers, ${mb(freshOut)}/s while the fresh read does`);
   } finally {
-    writers.postMessage('stop');
-    await new Promise((r) => writers.once('exit', r));
+    if (writers !== undefined) {
+      const stopped = once(writers, 'exit');
+      writers.postMessage('stop');
+      await stopped;
+    }
     await ours.stop();
     const f = fresh;
     fresh = undefined;
