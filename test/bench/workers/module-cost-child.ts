@@ -1,0 +1,53 @@
+// One measurement of module-cost.bench.ts, in a process of its own: starts N worker threads that
+// each import the given modules (none: an empty thread), and prints the process's VmRSS (kB, the
+// median of 5 samples 200 ms apart) as JSON twice: after an ordinary full GC in every thread
+// (`regular`), then after a last-resort one (`lastResort`: V8 also gives back the pages it keeps
+// for reuse and shrinks the young generation).
+// Usage: node --expose-gc module-cost-child.ts <threads> [specifier ...]
+import { readFileSync } from 'node:fs';
+import { setTimeout as delay } from 'node:timers/promises';
+import { Worker } from 'node:worker_threads';
+
+// Plain JavaScript (eval), so that an empty thread loads nothing: TypeScript stripping is measured
+// as a module of its own (a one-line .ts file).
+const THREAD = `
+const { parentPort, workerData } = require('node:worker_threads');
+(async () => {
+  for (const spec of workerData) await import(spec);
+  globalThis.gc();
+  parentPort.postMessage('ready');
+  parentPort.once('message', () => {
+    globalThis.gc({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+    parentPort.postMessage('ready');
+  });
+})().catch((err) => parentPort.postMessage(String(err && err.stack || err)));
+`;
+
+const vmRssKb = () => Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1]);
+
+async function settledRss(): Promise<number> {
+  globalThis.gc?.();
+  await delay(500);
+  const samples: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    samples.push(vmRssKb());
+    await delay(200);
+  }
+  return samples.sort((a, b) => a - b)[2] as number;
+}
+
+const [threads, ...specs] = process.argv.slice(2);
+const workers = Array.from({ length: Number(threads) }, () => new Worker(THREAD, { eval: true, workerData: specs }));
+/** Resolves when every thread has said ready (again). */
+const ready = () => Promise.all(workers.map((w) => new Promise<void>((resolve, reject) => {
+  w.once('message', (m) => (m === 'ready' ? resolve() : reject(new Error(String(m)))));
+  w.once('error', reject);
+})));
+await ready();
+const regular = await settledRss();
+const again = ready();
+for (const w of workers) w.postMessage('last-resort');
+await again;
+const lastResort = await settledRss();
+console.log(JSON.stringify({ regular, lastResort }));
+process.exit(0);
