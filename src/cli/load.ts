@@ -53,7 +53,8 @@ async function firstJobId(storage: Storage, jobs: number): Promise<number> {
 /** Events stored and job streams complete among jobs first..last. */
 async function stored(storage: Storage, first: number, last: number): Promise<{ events: number; complete: number }> {
   const [e, s] = await Promise.all([
-    storage.sql.get<{ n: number | string }>('SELECT count(*) AS n FROM job_events WHERE job_id >= ? AND job_id <= ?', [first, last]),
+    // The per-job counts: polling must not read every event stored so far while the node ingests.
+    storage.sql.get<{ n: number | string | null }>('SELECT sum(events) AS n FROM job_event_counts WHERE job_id >= ? AND job_id <= ?', [first, last]),
     storage.sql.get<{ n: number | string }>('SELECT count(*) AS n FROM job_event_streams WHERE job_id >= ? AND job_id <= ? AND completed_at IS NOT NULL', [first, last]),
   ]);
   return { events: Number(e?.n ?? 0), complete: Number(s?.n ?? 0) };
