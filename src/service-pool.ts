@@ -1,8 +1,12 @@
 // A thin facade over one piscina pool per service. It hands each thread's metrics region to the
 // service's aggregator, keeps the service's long-running loops running (restarting a failed one
 // with backoff), counts threads and restarts, and drains on close.
-import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { accessSync, constants, mkdirSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
+import { STORAGE_MODULES } from './storage/open.ts';
+import { releaseStartupGarbage } from './startup-garbage.ts';
 import { isRegionMessage } from './metrics/channel.ts';
 import type { POOLED_SERVICES } from './services/names.ts';
 import type { Handles } from './metrics/recorder.ts';
@@ -58,6 +62,62 @@ interface LoopSlot {
   timer: NodeJS.Timeout | undefined;
 }
 
+// --- TypeScript in threads ----------------------------------------------------------------------
+// Node strips a .ts module's types with a WebAssembly compiler that each thread instantiates on first
+// use: about 11 MB per thread (npm run bench -- module-cost). Pool threads read their modules,
+// stripped and compiled, from Node's compile cache instead, filled before the pool starts by a
+// throwaway thread that loads the worker module's whole import graph without running any of it.
+// The cache lives with the code (node_modules/.cache): whoever can write there can change the code.
+
+const CACHE_DIR = fileURLToPath(new URL('../node_modules/.cache/overseer-compile', import.meta.url));
+/** A warm-up taking longer than this does not hold the start: threads then strip what is not cached. */
+const WARM_UP_TIMEOUT_MS = 15_000;
+/** Runs in the throwaway thread: the root's first import throws when run, before anything else runs. */
+const WARM_UP = `
+const { workerData } = require('node:worker_threads');
+const { flushCompileCache } = require('node:module');
+const root = "import 'data:text/javascript,throw 0';" + workerData.map((url) => ' import ' + JSON.stringify(url) + ';').join('');
+import('data:text/javascript,' + encodeURIComponent(root)).catch(() => {}).finally(() => flushCompileCache());
+`;
+/** What threads load later than at start, and so outside their worker module's import graph. */
+const LOADED_LATER = [...STORAGE_MODULES];
+
+const warmed = new Map<string, Promise<void>>();
+
+/** Fills the compile cache with a worker module's import graph, once per module and process. */
+function warmUp(filename: string, env: NodeJS.ProcessEnv): Promise<void> {
+  const url = filename.startsWith('file:') ? filename : pathToFileURL(filename).href;
+  let done = warmed.get(url);
+  if (done === undefined) {
+    done = new Promise<void>((resolve) => {
+      const worker = new Worker(WARM_UP, { eval: true, workerData: [url, ...LOADED_LATER], env });
+      const timer = setTimeout(() => void worker.terminate(), WARM_UP_TIMEOUT_MS);
+      worker.once('error', () => {}); // a module that does not load fails again, and is reported, in the pool
+      worker.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    warmed.set(url, done);
+  }
+  return done;
+}
+
+/** The environment of a pool's threads, with the compile cache warmed for its worker module; undefined: as Node has it. */
+async function threadEnv(filename: string): Promise<NodeJS.ProcessEnv | undefined> {
+  if (process.env.NODE_DISABLE_COMPILE_CACHE !== undefined) return undefined;
+  const dir = process.env.NODE_COMPILE_CACHE ?? CACHE_DIR;
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    accessSync(dir, constants.W_OK);
+  } catch {
+    return undefined; // a read-only install: threads strip their modules themselves
+  }
+  const env = { ...process.env, NODE_COMPILE_CACHE: dir };
+  await warmUp(filename, env);
+  return env;
+}
+
 const newSlot = (): LoopSlot => ({ retired: false, stop: undefined, running: undefined, restarts: 0, failures: 0, timer: undefined });
 
 /** How large a pool is: what resize() changes while it runs. */
@@ -67,7 +127,7 @@ export type PoolSize = Pick<PoolSpec, 'minThreads' | 'maxThreads' | 'loops' | 'i
 export class ServicePool {
   /** How it was built, with its size as it is now. */
   spec: PoolSpec;
-  readonly #pool: Piscina;
+  #pool: Piscina | undefined;
   readonly #metrics: RegionSink;
   readonly #supervisor: Handles<'web'>;
   readonly #log: Logger;
@@ -85,21 +145,35 @@ export class ServicePool {
     this.#supervisor = supervisor;
     this.#log = log.child({ service: spec.service });
     this.#loops = Array.from({ length: spec.loops }, newSlot);
-    this.#pool = new Piscina({
-      filename: spec.filename,
-      minThreads: spec.minThreads,
-      maxThreads: spec.maxThreads,
-      idleTimeout: idleTimeoutOf(spec),
+  }
+
+  /** The piscina pool, made by start(): its threads read the worker module's compiled graph from the compile cache. */
+  async #open(): Promise<Piscina> {
+    const env = await threadEnv(this.spec.filename);
+    if (this.#closing) throw new OverseerError('OVERSEER_START', `${this.spec.service}: stopped while starting`);
+    const pool = new Piscina({
+      filename: this.spec.filename,
+      minThreads: this.spec.minThreads,
+      maxThreads: this.spec.maxThreads,
+      idleTimeout: idleTimeoutOf(this.spec),
       concurrentTasksPerWorker: 1,
       recordTiming: false,
       niceIncrement: THREAD_NICE,
-      workerData: spec.workerData,
+      workerData: this.spec.workerData,
+      ...(env === undefined ? {} : { env }),
     });
-    this.#pool.on('message', (m: unknown) => this.#onMessage(m));
+    pool.on('message', (m: unknown) => this.#onMessage(m));
     // A destroyed worker's id reads -1 by then, and piscina drops it from pool.threads just after
     // the event: reconcile on the next turn instead of trusting the event's id.
-    this.#pool.on('workerDestroy', () => setImmediate(() => this.#reconcile()));
-    this.#pool.on('error', (err: Error) => this.#onError(err));
+    pool.on('workerDestroy', () => setImmediate(() => this.#reconcile()));
+    pool.on('error', (err: Error) => this.#onError(err));
+    this.#pool = pool;
+    return pool;
+  }
+
+  get #piscina(): Piscina {
+    if (this.#pool === undefined) throw new OverseerError('OVERSEER_START', `${this.spec.service}: the pool has not started`);
+    return this.#pool;
   }
 
   /** Threads alive now. */
@@ -109,6 +183,7 @@ export class ServicePool {
 
   /** Starts the loops and resolves once minThreads threads are up; rejects when a thread cannot start. */
   async start(): Promise<void> {
+    await this.#open();
     const ready = new Promise<void>((resolve, reject) => (this.#ready = { resolve, reject }));
     const timer = setTimeout(
       () => this.#ready?.reject(new OverseerError('OVERSEER_START', `${this.spec.service}: threads not up within ${READY_TIMEOUT_MS} ms`)),
@@ -122,6 +197,8 @@ export class ServicePool {
       clearTimeout(timer);
       this.#ready = undefined;
     }
+    // The supervisor has loaded nearly all it will by now: it too gives back what loading left.
+    releaseStartupGarbage();
   }
 
   /**
@@ -129,7 +206,7 @@ export class ServicePool {
    * the task runs stops its thread.
    */
   run(task: unknown, name: string, options: { transferList?: readonly object[]; signal?: AbortSignal } = {}): Promise<unknown> {
-    return this.#pool.run(task, { name, ...(options.transferList ? { transferList: options.transferList as never } : {}), ...(options.signal ? { signal: options.signal } : {}) });
+    return this.#piscina.run(task, { name, ...(options.transferList ? { transferList: options.transferList as never } : {}), ...(options.signal ? { signal: options.signal } : {}) });
   }
 
   /**
@@ -141,8 +218,14 @@ export class ServicePool {
   resize(size: PoolSize): void {
     const was = this.spec;
     this.spec = { ...was, ...size };
+    if (this.#pool === undefined) {
+      // Not started: start() lays out the pool and its loops from the spec.
+      this.#loops.length = Math.min(this.#loops.length, size.loops);
+      while (this.#loops.length < size.loops) this.#loops.push(newSlot());
+      return;
+    }
     // piscina reads these live, at each spawn and each idle check.
-    const options = this.#pool.options as { minThreads: number; maxThreads: number; idleTimeout: number };
+    const options = this.#piscina.options as { minThreads: number; maxThreads: number; idleTimeout: number };
     options.maxThreads = size.maxThreads;
     options.minThreads = size.minThreads;
     options.idleTimeout = idleTimeoutOf(size);
@@ -173,7 +256,7 @@ export class ServicePool {
     // idle clock of those above the minimum, and spawns threads up to it.
     if (size.loops === 0 && (size.minThreads !== was.minThreads || size.idleTimeoutMs !== was.idleTimeoutMs)) {
       const touches = Math.min(size.maxThreads, Math.max(size.minThreads, this.#threads.size));
-      for (let i = 0; i < touches; i++) this.#pool.run(null, { name: 'noop' }).catch(() => {});
+      for (let i = 0; i < touches; i++) this.#piscina.run(null, { name: 'noop' }).catch(() => {});
     }
     this.#log.info({ min_threads: size.minThreads, max_threads: size.maxThreads, loops: size.loops, idle_timeout_ms: size.idleTimeoutMs }, 'pool resized');
   }
@@ -207,7 +290,7 @@ export class ServicePool {
 
   /** Forgets threads that are no longer in the pool, keeping what they counted. */
   #reconcile(): void {
-    const live = new Set(this.#pool.threads.map((t) => t.threadId));
+    const live = new Set((this.#pool?.threads ?? []).map((t) => t.threadId));
     for (const id of this.#threads) {
       if (live.has(id)) continue;
       this.#threads.delete(id);
@@ -241,7 +324,7 @@ export class ServicePool {
       }
       this.#loopFailed(slot, err ?? new Error('the loop returned without being asked to stop'), Date.now() - startedAt);
     };
-    state.running = this.#pool.run(task, { name: 'loop', transferList: [port2] as never }).then(
+    state.running = this.#piscina.run(task, { name: 'loop', transferList: [port2] as never }).then(
       () => settle(undefined),
       (err: unknown) => settle(err),
     );
@@ -281,14 +364,14 @@ export class ServicePool {
     const work = Promise.allSettled([
       ...this.#loops.map((s) => s.running),
       ...this.#retiring.values(),
-      this.#pool.close({ force: false }),
+      this.#pool?.close({ force: false }),
     ]).then(() => true);
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
     const drained = await Promise.race([work, timedOut]);
     clearTimeout(timer);
     if (!drained) this.#log.warn({ timeout_ms: timeoutMs }, 'threads did not finish in time; stopping them');
-    await this.#pool.destroy();
+    await this.#pool?.destroy();
     this.#reconcile(); // every thread has ended: what they counted is folded in now, not on a later turn
     return drained;
   }
