@@ -1,13 +1,133 @@
-import { pino, type Logger } from 'pino';
+import { writeSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { format } from 'node:util';
+import { isMainThread } from 'node:worker_threads';
+import type { Logger } from 'pino';
 
 export type { Logger };
 
+// pino is loaded only where it runs: the main thread. A worker thread writes the same JSON lines
+// through threadLogger below, without pino's streams, transports and workers: pino costs each
+// thread about 1.5 MB (npm run bench -- module-cost). Its error serializer (pino-std-serializers)
+// and circular-safe stringify are pino's own, loaded from where pino finds them.
+const load = createRequire(import.meta.url);
+const fromPino = createRequire(load.resolve('pino'));
+
 /** The one logger factory: JSON lines on stdout; components take a child with their bindings. */
 export function createLogger(level: string, bindings: Record<string, unknown> = {}): Logger {
-  return pino({ level, base: { pid: process.pid, ...bindings }, timestamp: pino.stdTimeFunctions.isoTime });
+  const base = { pid: process.pid, ...bindings };
+  if (!isMainThread) return threadLogger(level, base);
+  const { pino } = load('pino') as typeof import('pino');
+  return pino({ level, base, timestamp: pino.stdTimeFunctions.isoTime });
 }
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const LEVEL_VALUES: Readonly<Record<string, number>> = { fatal: 60, error: 50, warn: 40, info: 30, debug: 20, trace: 10, silent: Infinity };
+
+type Stringify = (value: unknown) => string | undefined;
+let serializers: { readonly err: (e: unknown) => unknown; readonly safe: Stringify } | undefined;
+
+/** A value as pino writes it (tools.js asJson): non-finite numbers as null, functions left out, circular structures survived. */
+function jsonOf(value: unknown): string | undefined {
+  switch (typeof value) {
+    case 'undefined':
+    case 'function':
+      return undefined;
+    case 'number':
+      return Number.isFinite(value) ? String(value) : 'null';
+    case 'boolean':
+      return String(value);
+    case 'string':
+      return JSON.stringify(value);
+    default:
+      try {
+        return JSON.stringify(value);
+      } catch {
+        serializers ??= loadSerializers();
+        return serializers.safe(value);
+      }
+  }
+}
+
+function loadSerializers(): NonNullable<typeof serializers> {
+  const { configure } = fromPino('safe-stable-stringify') as { configure: (o: object) => Stringify };
+  return { err: (fromPino('pino-std-serializers') as { err: (e: unknown) => unknown }).err, safe: configure({ maximumDepth: 5, maximumBreadth: 100 }) };
+}
+
+/** The `,"key":value` pairs of an object, in pino's order and with its `err` serializer. */
+function pairsOf(obj: Record<string, unknown>): string {
+  let out = '';
+  for (const key of Object.keys(obj)) {
+    let value = obj[key];
+    if (value === undefined) continue;
+    if (key === 'err') value = (serializers ??= loadSerializers()).err(value);
+    const json = jsonOf(value);
+    if (json !== undefined) out += `,${JSON.stringify(key)}:${json}`;
+  }
+  return out;
+}
+
+/** Writes a whole line to stdout from a worker thread, waiting out a full pipe. */
+function writeLine(line: string): void {
+  let buffer = Buffer.from(line);
+  for (let tries = 0; buffer.length > 0 && tries < 1000; ) {
+    try {
+      buffer = buffer.subarray(writeSync(1, buffer));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') return; // stdout is gone: nothing to tell
+      tries += 1;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+    }
+  }
+}
+
+/**
+ * A worker thread's logger: pino's lines (level, time, bindings, the object's fields, msg), pino's
+ * call forms (`(obj, msg)`, `(msg)`, `(err, msg)`), levels and children. A child follows its
+ * parent's level until it is given one of its own.
+ */
+function threadLogger(level: string, base: Record<string, unknown>): Logger {
+  const make = (chindings: string, parent: { readonly level: string } | undefined): Record<string, unknown> => {
+    let own: string | undefined = parent === undefined ? level : undefined;
+    const self: Record<string, unknown> = {
+      get level() {
+        return own ?? parent?.level ?? 'info';
+      },
+      set level(l: string) {
+        own = l;
+      },
+      get levelVal() {
+        return LEVEL_VALUES[self.level as string] ?? 30;
+      },
+      isLevelEnabled: (l: string) => (LEVEL_VALUES[l] ?? 0) >= (self.levelVal as number),
+      child: (bindings: Record<string, unknown>) => make(chindings + pairsOf(bindings), self as { level: string }),
+      flush: () => {},
+    };
+    for (const name of LEVELS) {
+      if (name === 'silent') {
+        self.silent = () => {};
+        continue;
+      }
+      const value = LEVEL_VALUES[name] as number;
+      self[name] = (first?: unknown, ...rest: unknown[]) => {
+        if (value < (self.levelVal as number)) return;
+        let obj: Record<string, unknown> = {};
+        let msg: unknown;
+        if (typeof first === 'object' && first !== null) {
+          obj = first instanceof Error ? { err: first } : (first as Record<string, unknown>);
+          msg = rest.shift();
+          if (msg === undefined && first instanceof Error) msg = first.message;
+          else if (msg === undefined && obj.msg === undefined && (obj.err as Error | undefined)?.message !== undefined) msg = (obj.err as Error).message;
+        } else msg = first === undefined ? rest.shift() : first;
+        if (typeof msg === 'string' && rest.length > 0) msg = format(msg, ...rest);
+        const msgJson = msg === undefined ? undefined : jsonOf(msg);
+        writeLine(`{"level":${value},"time":"${new Date().toISOString()}"${chindings}${pairsOf(obj)}${msgJson === undefined ? '' : `,"msg":${msgJson}`}}\n`);
+      };
+    }
+    return self;
+  };
+  return make(pairsOf(base), undefined) as unknown as Logger;
+}
 
 /** The node's log level in shared memory: the supervisor changes it on a config reload, threads follow. */
 export function createLevelBuffer(level: string): SharedArrayBuffer {
