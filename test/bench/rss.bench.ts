@@ -1,7 +1,9 @@
-// Resident memory of a node with 8 service threads, side by side with the AggregatorRegistry
-// cluster design at the same parallelism:
+// Resident memory of a node with 8 service threads, side by side with the floor and with the
+// AggregatorRegistry cluster design at the same parallelism:
 //   ours         the real supervisor (`node src/main.ts`): callback_receiver 5 threads, dispatcher
-//                min 2 max 2, websockets 1 = 8 threads in one process; VmRSS of that process.
+//                min 2 max 2, websockets 1 = 8 threads in one process; VmRSS of that process; then
+//                the same with MALLOC_ARENA_MAX=2 (glibc's malloc arenas shared by the threads).
+//   floor        a Node process (plain JavaScript) with 8 worker threads that load nothing.
 //   aggregator   a cluster primary serving clusterMetrics() + 8 idle worker processes, each with
 //                prom-client metrics built from the catalog; the sum of their VmRSS.
 // Each is sampled a few times after it is up and has been scraped once; the max is reported.
@@ -135,7 +137,7 @@ const children = new Set<ChildProcess>();
 const tempDirs: string[] = [];
 
 /** The real supervisor with 8 threads: its VmRSS, its private redis-server's, and how SIGTERM ended it. */
-async function measureOurs() {
+async function measureOurs(extraEnv: Record<string, string> = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'ovs-rss-'));
   tempDirs.push(dir);
   const [web, callback_receiver, dispatcher, websockets] = (await freePorts(4)) as [number, number, number, number];
@@ -151,7 +153,7 @@ async function measureOurs() {
   };
   const file = join(dir, 'overseer.yaml');
   writeFileSync(file, JSON.stringify(config, null, 2)); // JSON is YAML
-  const env: NodeJS.ProcessEnv = { ...process.env, OVERSEER_NO_INSTALL: '1' };
+  const env: NodeJS.ProcessEnv = { ...process.env, OVERSEER_NO_INSTALL: '1', ...extraEnv };
   for (const key of ['OVERSEER_CONFIG', 'REDIS_URL', 'DATABASE_URL', 'OVERSEER_NODE_NAME', 'OVERSEER_DATA_DIR']) delete env[key];
   const node = started(spawn(process.execPath, [MAIN, '--config', file], { env, stdio: ['ignore', 'pipe', 'pipe'], cwd: dir }));
   children.add(node.child);
@@ -193,6 +195,24 @@ async function measureOurs() {
   return { samples, max: Math.max(...samples), redisKb, redisPids, osThreads, readyMs, exitCode: stop.code };
 }
 
+/** The floor: 8 worker threads that load nothing, in a process that loads nothing else. */
+async function measureFloor() {
+  const code = `
+const { Worker } = require('node:worker_threads');
+let ready = 0;
+for (let i = 0; i < ${N}; i++) {
+  new Worker("require('node:worker_threads').parentPort.postMessage(1); setInterval(() => {}, 1 << 30);", { eval: true })
+    .once('message', () => { if (++ready === ${N}) console.log('ready'); });
+}`;
+  const floor = started(spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  children.add(floor.child);
+  await floor.waitForLine('the empty threads to start', (l) => l === 'ready', READY_TIMEOUT_MS);
+  const samples = await sampleRss(() => [floor.child.pid as number]);
+  await stopChild(floor.child);
+  children.delete(floor.child);
+  return { samples, max: Math.max(...samples) };
+}
+
 /** The AggregatorRegistry cluster with 8 idle workers: primary + workers VmRSS summed. */
 async function measureAggregator() {
   const primary = started(spawn(process.execPath, [CLUSTER_PRIMARY, String(N), 'idle'], { stdio: ['pipe', 'pipe', 'pipe'] }));
@@ -230,13 +250,26 @@ async function main(): Promise<void> {
       `(ready in ${(ours.readyMs / 1000).toFixed(1)} s; SIGTERM → exit ${ours.exitCode})`,
   );
   console.log(`rss  ours        + its private redis-server (pid ${ours.redisPids.join(',') || 'none'}): ${fmtKb(ours.redisKb)}, not counted above (the cluster design has no Redis)`);
+  // glibc gives each thread a malloc arena of its own, and keeps what was freed in it.
+  const arenas = await measureOurs({ MALLOC_ARENA_MAX: '2' });
+  console.log(`rss  ours        the same with MALLOC_ARENA_MAX=2 in its environment  VmRSS max=${fmtKb(arenas.max)}  samples ${arenas.samples.map((s) => (s / 1024).toFixed(1)).join('/')} MB`);
+  const floor = await measureFloor();
+  console.log(`rss  floor       a Node process with ${N} worker threads that load nothing  VmRSS max=${fmtKb(floor.max)}  samples ${floor.samples.map((s) => (s / 1024).toFixed(1)).join('/')} MB`);
   const agg = await measureAggregator();
   console.log(
     `rss  aggregator  primary + ${agg.workers} idle cluster workers  total max=${fmtKb(agg.max)}  samples ${agg.samples.map((s) => (s / 1024).toFixed(1)).join('/')} MB  ` +
       `(primary ${fmtKb(agg.primaryKb)}, workers ≈${fmtKb((agg.max - agg.primaryKb) / agg.workers)} each)`,
   );
   const ratio = agg.max / ours.max;
-  console.log(`rss  8 threads: ours ${fmtKb(ours.max)} | aggregator ${fmtKb(agg.max)} (${fmtRatio(ratio)})`);
+  console.log(`rss  8 threads: ours ${fmtKb(ours.max)} | floor ${fmtKb(floor.max)} (ours ${fmtRatio(ours.max / floor.max)} the floor, ${fmtKb(ours.max - floor.max)} above it) | prom-client cluster ${fmtKb(agg.max)} (${fmtRatio(ratio)} ours)`);
+  console.log('');
+  console.log('| 8 threads | VmRSS | / ours |');
+  console.log('|---|---|---|');
+  console.log(`| ours (the supervisor) | ${fmtKb(ours.max)} | ×1.00 |`);
+  console.log(`| ours, MALLOC_ARENA_MAX=2 | ${fmtKb(arenas.max)} | ×${(arenas.max / ours.max).toFixed(2)} |`);
+  console.log(`| floor (8 threads that load nothing) | ${fmtKb(floor.max)} | ×${(floor.max / ours.max).toFixed(2)} |`);
+  console.log(`| prom-client cluster (AggregatorRegistry) | ${fmtKb(agg.max)} | ×${ratio.toFixed(2)} |`);
+  console.log('');
   console.log(
     `rss summary: aggregator cluster uses ${fmtRatio(ratio)} the memory of the supervisor at ${N}-way parallelism ` +
       `(${fmtRatio(agg.max / (ours.max + ours.redisKb))} counting the supervisor's redis-server); ${((performance.now() - began) / 1000).toFixed(0)} s`,
