@@ -80,15 +80,14 @@ function body(f: Family, node: string, format: AnswerFormat): string {
 /** Renders every family of a decoded snapshot, each sample labelled with the snapshot's node. */
 export function renderPieces(snapshot: Snapshot, format: AnswerFormat): Pieces {
   const parts: string[] = [];
+  for (const f of snapshot.families) parts.push(header(f, format), body(f, snapshot.node, format));
+  const text = parts.join('');
+  const bytes = Buffer.from(text);
+  // Offsets in bytes: when every character is one byte (the usual case), the characters' offsets.
+  const size = bytes.length === text.length ? (s: string) => s.length : (s: string) => Buffer.byteLength(s);
   const offsets: number[] = [0];
   let at = 0;
-  for (const f of snapshot.families) {
-    const h = header(f, format);
-    const b = body(f, snapshot.node, format);
-    parts.push(h, b);
-    offsets.push((at += Buffer.byteLength(h)), (at += Buffer.byteLength(b)));
-  }
-  const bytes = Buffer.from(parts.join(''));
+  for (const part of parts) offsets.push((at += size(part)));
   const headers: Uint8Array[] = [];
   const bodies: Uint8Array[] = [];
   for (let i = 0; i < snapshot.families.length; i++) {
