@@ -53,11 +53,11 @@ const CANDIDATES: readonly Candidate[] = [
   { name: 'piscina', specs: ['piscina'] },
   { name: 'src/metrics/recorder.ts + layout.ts (the catalog)', specs: [ours('src/metrics/recorder.ts'), ours('src/metrics/layout.ts')] },
   { name: 'workers/thread-metrics.ts', specs: [ours('workers/thread-metrics.ts')] },
-  { name: 'src/logger.ts (pino)', specs: [ours('src/logger.ts')] },
+  { name: 'src/logger.ts (a thread: no pino)', specs: [ours('src/logger.ts')] },
   { name: 'src/redis/connect.ts (ioredis)', specs: [ours('src/redis/connect.ts')] },
   { name: 'src/storage/sqlite.ts', specs: [ours('src/storage/sqlite.ts')] },
   { name: 'src/storage/postgres.ts (pg)', specs: [ours('src/storage/postgres.ts')] },
-  { name: 'src/storage/open.ts', specs: [ours('src/storage/open.ts')] },
+  { name: 'src/storage/open.ts (loads a backend when opened)', specs: [ours('src/storage/open.ts')] },
   { name: 'src/control/store.ts', specs: [ours('src/control/store.ts')] },
   ...['callback-receiver', 'dispatcher', 'websockets'].map((s) => ({
     name: `all that workers/${s}-thread.ts imports`,
