@@ -1,10 +1,12 @@
 // Plumbing shared by the job runners: a child in its own process group read line by line, and an in-order event pusher.
 import { spawn } from 'node:child_process';
 import type { Redis } from 'ioredis';
-import { resolveProgram, sandboxArgs, sandboxedCommand, type Sandbox } from './sandbox.ts';
+import { resolveProgram, sandboxArgs, sandboxProcesses, type Sandbox } from './sandbox.ts';
 
 /** How long a process group gets between SIGTERM and SIGKILL. */
 const KILL_GRACE_MS = 5000;
+/** How often a stop looks again for a sandboxed command that bwrap has not started yet. */
+const SANDBOX_LOOK_MS = 50;
 
 /** How a process ended. */
 export interface Exit {
@@ -55,27 +57,38 @@ export function runInGroup(program: string, args: readonly string[], options: Gr
   let running = child.pid !== undefined;
   let canceled = false;
   let killTimer: NodeJS.Timeout | undefined;
-  const signalGroup = (sig: NodeJS.Signals) => {
+  let lookTimer: NodeJS.Timeout | undefined;
+  const signal = (pid: number, sig: NodeJS.Signals) => {
     try {
-      if (running) process.kill(-(child.pid as number), sig);
+      if (running) process.kill(pid, sig);
     } catch {
-      // The group is already gone.
+      // Already gone.
     }
+  };
+  // In a sandbox SIGTERM goes to the command bwrap started, so that ansible-runner ends the
+  // playbook itself as it would unsandboxed. Never to bwrap while it sets the sandbox up: killed
+  // then, it can leave its init running on its own, holding the output open.
+  const terminate = () => {
+    if (!sandbox) return signal(-(child.pid as number), 'SIGTERM');
+    const { command } = sandboxProcesses(child.pid as number);
+    if (command !== undefined) signal(command, 'SIGTERM');
+    else if (running) {
+      lookTimer = setTimeout(terminate, SANDBOX_LOOK_MS);
+      lookTimer.unref();
+    }
+  };
+  // SIGKILL to the sandbox's init (pid 1 of its namespace) takes every process in it down; to the
+  // group, bwrap itself (or the unsandboxed program's whole group).
+  const kill = () => {
+    clearTimeout(lookTimer);
+    const init = sandbox ? sandboxProcesses(child.pid as number).init : undefined;
+    if (init !== undefined) signal(init, 'SIGKILL');
+    signal(-(child.pid as number), 'SIGKILL');
   };
   const stop = () => {
     if (!running || killTimer) return;
-    // In a sandbox SIGTERM goes to the command bwrap started, so that ansible-runner ends the
-    // playbook itself as it would unsandboxed; SIGKILL to bwrap later takes the whole sandbox down.
-    const command = sandbox ? sandboxedCommand(child.pid as number) : undefined;
-    if (command === undefined) signalGroup('SIGTERM');
-    else {
-      try {
-        process.kill(command, 'SIGTERM');
-      } catch {
-        signalGroup('SIGTERM');
-      }
-    }
-    killTimer = setTimeout(() => signalGroup('SIGKILL'), KILL_GRACE_MS);
+    terminate();
+    killTimer = setTimeout(kill, KILL_GRACE_MS);
     killTimer.unref();
   };
   const onAbort = () => {
@@ -89,6 +102,7 @@ export function runInGroup(program: string, args: readonly string[], options: Gr
     const done = (result: Exit) => {
       running = false;
       clearTimeout(killTimer);
+      clearTimeout(lookTimer);
       options.signal.removeEventListener('abort', onAbort);
       resolve(result);
     };

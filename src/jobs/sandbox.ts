@@ -110,18 +110,20 @@ function parentOf(pid: string): number | undefined {
 }
 
 /**
- * The pid of the command bwrap started (bwrap → its init in the new pid namespace, in a session of
- * its own (--new-session) → the command), or undefined while it is not there yet.
+ * The processes of a sandbox: bwrap → its init, pid 1 of the new pid namespace, in a session of its
+ * own (--new-session) → the command. Either is undefined while it is not there yet.
  */
-export function sandboxedCommand(bwrapPid: number): number | undefined {
+export function sandboxProcesses(bwrapPid: number): { init: number | undefined; command: number | undefined } {
   let pids: string[];
   try {
     pids = readdirSync('/proc').filter((p) => /^\d+$/.test(p));
   } catch {
-    return undefined;
+    return { init: undefined, command: undefined };
   }
-  const childOf = (parent: number) => pids.find((p) => parentOf(p) === parent);
+  const childOf = (parent: number) => {
+    const found = pids.find((p) => parentOf(p) === parent);
+    return found === undefined ? undefined : Number(found);
+  };
   const init = childOf(bwrapPid);
-  const command = init === undefined ? undefined : childOf(Number(init));
-  return command === undefined ? undefined : Number(command);
+  return { init, command: init === undefined ? undefined : childOf(init) };
 }
