@@ -21,7 +21,7 @@ import type { RejectReason } from './reject-reasons.ts';
 import type { Handles } from '../metrics/recorder.ts';
 import type { RefusalCounter } from '../web/connection-limits.ts';
 import { throttledWarn, type Logger } from '../logger.ts';
-import { answerUpgrade as answer, routeUpgrade } from '../live/upgrade-router.ts';
+import { answerUpgrade as answer, capUpgrades, routeUpgrade } from '../live/upgrade-router.ts';
 import { LivePeer } from '../live/relay-peer.ts';
 import { liveSideOf } from '../live/relay-side.ts';
 
@@ -130,8 +130,12 @@ export function attachRelayEndpoint(server: Server, deps: RelayEndpointDeps): Re
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
   const writes = new Set<Promise<void>>();
   const newest = new NewestSeen(redis);
-  const perAddress = new Map<string, number>();
-  let open = 0;
+  const admit = capUpgrades({
+    total: MAX_RELAY_CONNECTIONS,
+    perAddress: MAX_PER_ADDRESS,
+    what: 'relay connections',
+    refused: (over, address, detail) => refused(over === 'total' ? 'relay_total' : 'relay_address', address, detail),
+  });
   let closing: Promise<void> | undefined;
 
   const warn = throttledWarn(log, 'relayed snapshot refused');
@@ -146,25 +150,7 @@ export function attachRelayEndpoint(server: Server, deps: RelayEndpointDeps): Re
       return;
     }
     const address = req.socket.remoteAddress ?? '?';
-    const mine = perAddress.get(address) ?? 0;
-    if (open >= MAX_RELAY_CONNECTIONS) {
-      refused('relay_total', address, `${open} relay connections open, the most this node takes`);
-      answer(socket, '503 Service Unavailable', 'too many relay connections\n', 'Retry-After: 30\r\n');
-      return;
-    }
-    if (mine >= MAX_PER_ADDRESS) {
-      refused('relay_address', address, `${mine} relay connections open from this address, the most one address may hold`);
-      answer(socket, '429 Too Many Requests', 'too many relay connections from this address\n', 'Retry-After: 30\r\n');
-      return;
-    }
-    open += 1;
-    perAddress.set(address, mine + 1);
-    socket.once('close', () => {
-      open -= 1;
-      const left = (perAddress.get(address) ?? 1) - 1;
-      if (left <= 0) perAddress.delete(address);
-      else perAddress.set(address, left);
-    });
+    if (!admit(socket, address)) return;
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
   };
   const unroute = routeUpgrade(server, [RELAY_PATH], onUpgrade);

@@ -39,3 +39,45 @@ export function routeUpgrade(server: Server, paths: readonly string[], handler: 
     for (const p of all) if (table.get(p) === handler) table.delete(p);
   };
 }
+
+/** Caps on one kind of websocket: in all, and per remote address. */
+export interface UpgradeCaps {
+  readonly total: number;
+  readonly perAddress: number;
+  /** What they are, in the refusal's words: "relay connections". */
+  readonly what: string;
+  /** Counts and logs a refusal over the `total` or the `address` cap. */
+  readonly refused: (over: 'total' | 'address', address: string, detail: string) => void;
+}
+
+/**
+ * Bounds what strangers cost: returns admit(socket, address), which answers an upgrade over a cap
+ * (503 in all, 429 from one address, both with Retry-After) and resolves false, or counts the
+ * connection until its socket closes and resolves true.
+ */
+export function capUpgrades(caps: UpgradeCaps): (socket: Duplex, address: string) => boolean {
+  const perAddress = new Map<string, number>();
+  let open = 0;
+  return (socket, address) => {
+    const mine = perAddress.get(address) ?? 0;
+    if (open >= caps.total) {
+      caps.refused('total', address, `${open} ${caps.what} open, the most this node takes`);
+      answerUpgrade(socket, '503 Service Unavailable', `too many ${caps.what}\n`, 'Retry-After: 30\r\n');
+      return false;
+    }
+    if (mine >= caps.perAddress) {
+      caps.refused('address', address, `${mine} ${caps.what} open from this address, the most one address may hold`);
+      answerUpgrade(socket, '429 Too Many Requests', `too many ${caps.what} from this address\n`, 'Retry-After: 30\r\n');
+      return false;
+    }
+    open += 1;
+    perAddress.set(address, mine + 1);
+    socket.once('close', () => {
+      open -= 1;
+      const left = (perAddress.get(address) ?? 1) - 1;
+      if (left <= 0) perAddress.delete(address);
+      else perAddress.set(address, left);
+    });
+    return true;
+  };
+}

@@ -16,7 +16,7 @@ import type { Access } from '../web/security.ts';
 import type { LiveHub } from './hub.ts';
 import { LiveClient } from './live-client.ts';
 import { LIVE_PATHS, MAX_CLIENT_MESSAGE_BYTES } from './protocol.ts';
-import { answerUpgrade, routeUpgrade } from './upgrade-router.ts';
+import { answerUpgrade, capUpgrades, routeUpgrade } from './upgrade-router.ts';
 
 /** Live output connections from one remote address at once (a browser tab or a CLI needs one). */
 export const MAX_PER_ADDRESS = 16;
@@ -73,10 +73,14 @@ function check(deps: LiveEndpointDeps, req: IncomingMessage): { status: string; 
 export function attachLiveEndpoint(server: Server, deps: LiveEndpointDeps): LiveEndpoint {
   const { hub, refused, log } = deps;
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_CLIENT_MESSAGE_BYTES, perMessageDeflate: false });
-  const perAddress = new Map<string, number>();
   const alive = new WeakMap<WebSocket, boolean>();
   const warn = throttledWarn(log, 'websocket refused');
-  let open = 0;
+  const admit = capUpgrades({
+    total: MAX_LIVE_CONNECTIONS,
+    perAddress: MAX_PER_ADDRESS,
+    what: 'live output websockets',
+    refused: (over, address, detail) => refused(over === 'total' ? 'websocket_total' : 'websocket_address', address, detail),
+  });
   let closed = false;
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -92,25 +96,7 @@ export function attachLiveEndpoint(server: Server, deps: LiveEndpointDeps): Live
       answerUpgrade(socket, verdict.status, `${JSON.stringify({ detail: verdict.why })}\n`, extra);
       return;
     }
-    const mine = perAddress.get(address) ?? 0;
-    if (open >= MAX_LIVE_CONNECTIONS) {
-      refused('websocket_total', address, `${open} live output websockets open, the most this node takes`);
-      answerUpgrade(socket, '503 Service Unavailable', 'too many websocket connections\n', 'Retry-After: 30\r\n');
-      return;
-    }
-    if (mine >= MAX_PER_ADDRESS) {
-      refused('websocket_address', address, `${mine} live output websockets open from this address, the most one address may hold`);
-      answerUpgrade(socket, '429 Too Many Requests', 'too many websocket connections from this address\n', 'Retry-After: 30\r\n');
-      return;
-    }
-    open += 1;
-    perAddress.set(address, mine + 1);
-    socket.once('close', () => {
-      open -= 1;
-      const left = (perAddress.get(address) ?? 1) - 1;
-      if (left <= 0) perAddress.delete(address);
-      else perAddress.set(address, left);
-    });
+    if (!admit(socket, address)) return;
     wss.handleUpgrade(req, socket, head, (ws) => {
       alive.set(ws, true);
       ws.on('pong', () => alive.set(ws, true));
