@@ -11,19 +11,10 @@ import { startTestPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { createRedis } from '../../src/redis/connect.ts';
 import { TaskQueue } from '../../src/dispatch/task-queue.ts';
 import { lockKey } from '../../src/dispatch/cluster-lock.ts';
+import { SITE } from '../helpers/playbooks.ts';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-/** A playbook of several tasks on localhost. */
-const SITE = `- hosts: all
-  gather_facts: false
-  tasks:
-    - name: greet
-      debug: msg="item {{ item }}"
-      loop: [1, 2, 3]
-    - name: touch
-      command: echo hi
-`;
 /** Runs until the file the extra var `release` names in the project exists: a job the test ends when it wants. */
 const HOLD = `- hosts: all
   gather_facts: false

@@ -16,18 +16,10 @@ import { HELLO } from '../../src/live/relay-live.ts';
 import { signLiveFrame } from '../../src/cluster/relay-protocol.ts';
 import { fixtureEvents, pushEvents } from '../helpers/events.ts';
 import { LiveSocket } from './websocket-client.ts';
+import { SITE } from '../helpers/playbooks.ts';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-const SITE = `- hosts: all
-  gather_facts: false
-  tasks:
-    - name: greet
-      debug: msg="item {{ item }}"
-      loop: [1, 2, 3]
-    - name: touch
-      command: echo hi
-`;
 const SECRET = 'relay-secret-for-the-live-tests';
 
 type Ports = Awaited<ReturnType<typeof writeTestConfig>>['ports'];
