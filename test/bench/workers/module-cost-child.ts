@@ -25,15 +25,18 @@ const { parentPort, workerData } = require('node:worker_threads');
 
 const vmRssKb = () => Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1]);
 
+/** VmRSS once it has stopped moving: sampled every 200 ms until three in a row lie within 1 % (5 s at most); their median. */
 async function settledRss(): Promise<number> {
   globalThis.gc?.();
-  await delay(500);
   const samples: number[] = [];
-  for (let i = 0; i < 5; i++) {
+  const deadline = Date.now() + 5000;
+  for (;;) {
     samples.push(vmRssKb());
+    const last = samples.slice(-3);
+    const settled = last.length === 3 && Math.max(...last) - Math.min(...last) <= Math.max(...last) * 0.01;
+    if (settled || Date.now() > deadline) return last.sort((a, b) => a - b)[Math.floor(last.length / 2)] as number;
     await delay(200);
   }
-  return samples.sort((a, b) => a - b)[2] as number;
 }
 
 const [threads, ...specs] = process.argv.slice(2);
