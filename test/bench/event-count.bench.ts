@@ -27,6 +27,7 @@ import { waitFor } from '../helpers/wait-for.ts';
 import { openStorage } from '../../src/storage/open.ts';
 import type { EventRow, Storage } from '../../src/storage/storage.ts';
 import type { PollerData } from './workers/count-poller.ts';
+import { cleanupStack } from './lib/cleanups.ts';
 
 const SIZES = [10, 100_000] as const;
 const SEED_PER_JOB = 20_000;
@@ -38,22 +39,7 @@ const QUEUE = 'callback_tasks';
 const INSERTED = 'callback_receiver_events_insert_db_total';
 const FIRST_JOB = 500;
 
-const cleanups: (() => unknown)[] = [];
-async function cleanupAll(): Promise<void> {
-  for (let fn = cleanups.pop(); fn !== undefined; fn = cleanups.pop()) {
-    try {
-      await fn();
-    } catch (err) {
-      console.error(`event-count bench: cleanup failed: ${(err as Error).message}`);
-    }
-  }
-}
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    console.error(`event-count bench: ${signal}; stopping what it started`);
-    void cleanupAll().finally(() => process.exit(1));
-  });
-}
+const cleanups = cleanupStack('event-count');
 
 const fmt = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
 const time = (ms: number) => (ms < 1 ? `${(ms * 1000).toFixed(1)} µs` : `${ms.toFixed(2)} ms`);
@@ -252,5 +238,5 @@ async function main(): Promise<void> {
 try {
   await main();
 } finally {
-  await cleanupAll();
+  await cleanups.runAll();
 }

@@ -27,6 +27,7 @@ import { waitFor } from '../helpers/wait-for.ts';
 import { SqliteStorage } from '../../src/storage/sqlite.ts';
 import { TaskQueue } from '../../src/dispatch/task-queue.ts';
 import { EVENT_COLUMNS } from '../../src/storage/sql.ts';
+import { cleanupStack } from './lib/cleanups.ts';
 
 const EVENTS = Number(process.env.RETENTION_BENCH_EVENTS ?? 1_000_000);
 const PER_JOB = 1000;
@@ -44,22 +45,7 @@ const WARMUP_EVENTS = 20_000;
 const NEW_JOB = JOBS + 1_000;
 
 // --- what it started, stopped on exit, error and signals -------------------------------------------
-const cleanups: (() => unknown)[] = [];
-async function cleanupAll(): Promise<void> {
-  for (let fn = cleanups.pop(); fn !== undefined; fn = cleanups.pop()) {
-    try {
-      await fn();
-    } catch (err) {
-      console.error(`retention bench: cleanup failed: ${(err as Error).message}`);
-    }
-  }
-}
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    console.error(`retention bench: ${signal}; stopping what it started`);
-    void cleanupAll().finally(() => process.exit(1));
-  });
-}
+const cleanups = cleanupStack('retention');
 
 const fmt = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
 const mb = (bytes: number) => `${(bytes / 1048576).toFixed(0)} MB`;
@@ -240,5 +226,5 @@ async function main(): Promise<void> {
 try {
   await main();
 } finally {
-  await cleanupAll();
+  await cleanups.runAll();
 }
